@@ -1,0 +1,18 @@
+"""labkit: a Jupyter-first lab for scientific machine learning.
+
+Four rooms and a door: ``labkit.pde`` (PDE data made on the spot), ``labkit.operators`` and
+``labkit.train`` (neural operators and their training loop), ``labkit.landscape`` (Hessian
+spectra, loss surfaces, intrinsic dimension), ``labkit.pores`` (3-D pore space) and
+``labkit.viz`` (the explorers). Rooms are imported on demand; this module only re-exports what
+every notebook needs.
+
+Examples
+--------
+>>> import labkit
+>>> labkit.record("answer", 42)
+"""
+
+from labkit.notebooks import record, run_notebook
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "record", "run_notebook"]

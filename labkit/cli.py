@@ -1,0 +1,178 @@
+"""The ``labkit`` command: list and run the lab's notebooks, open the lab, serve an explorer.
+
+Examples
+--------
+.. code-block:: console
+
+    $ labkit list
+    $ labkit run 00_tour --smoke --out runs/
+    $ labkit run 02_fno_darcy -p epochs 5 -p width 16
+    $ labkit lab --port 8888
+    $ labkit serve spectrum --port 5006
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from labkit import notebooks as nbs
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    paths = nbs.list_notebooks()
+    if not paths:
+        print(f"no notebooks in {nbs.notebook_dir()}")
+        return 0
+    width = max(len(p.stem) for p in paths)
+    for path in paths:
+        purpose = nbs.notebook_info(path).get("purpose", "")
+        print(f"{path.stem:<{width}}  {purpose}")
+    return 0
+
+
+def _parameters(path: Path, pairs: Sequence[Sequence[str]]) -> dict:
+    declared = nbs.declared_parameters(path)
+    params = {}
+    for key, text in pairs:
+        if key not in declared:
+            raise CLIError(
+                f"{path.stem} does not declare parameter {key!r}; "
+                f"declared: {', '.join(sorted(declared))}"
+            )
+        params[key] = nbs.parse_parameter(key, text, declared[key])
+    return params
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    paths = [nbs.find_notebook(name) for name in args.names]
+    plans = [(path, _parameters(path, args.param or [])) for path in paths]
+    out = Path(args.out)
+    status = 0
+    for i, (path, params) in enumerate(plans, 1):
+        mode = " (smoke)" if args.smoke else ""
+        print(f"[{i}/{len(plans)}] {path.stem}{mode}", file=sys.stderr, flush=True)
+        try:
+            run = nbs.run_notebook(
+                path,
+                params,
+                smoke=args.smoke,
+                out_dir=out,
+                progress=not args.quiet,
+                timeout=args.timeout,
+            )
+        except nbs.NotebookError as exc:
+            print(f"labkit: error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        checks = nbs.notebook_info(path).get("checks", {}) if args.smoke else {}
+        failures = nbs.check_records(run.results, checks)
+        for failure in failures:
+            print(f"labkit: check failed: {path.stem}: {failure}", file=sys.stderr)
+        status = status or (1 if failures else 0)
+        print(
+            f"  {run.seconds:.1f} s, {len(run.results)} records -> {run.notebook}, "
+            f"{run.results_file}",
+            file=sys.stderr,
+        )
+    return status
+
+
+def lab_command(port: int | None = None, no_browser: bool = False) -> list[str]:
+    """The JupyterLab command that ``labkit lab`` runs: notebooks/, 127.0.0.1, token on."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--notebook-dir={nbs.notebook_dir()}",
+        "--ServerApp.ip=127.0.0.1",
+    ]
+    if port is not None:
+        cmd += [f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
+    if no_browser:
+        cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
+        cmd.append("--allow-root")
+    return cmd
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    cmd = lab_command(args.port, args.no_browser)
+    env = dict(os.environ)
+    env.setdefault("BOKEH_RESOURCES", "inline")
+    return subprocess.call(cmd, env=env)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from labkit.viz import apps
+    except ImportError as exc:
+        raise CLIError(f"the explorers are not available: {exc}") from None
+    if args.name not in apps.EXPLORERS:
+        raise CLIError(
+            f"unknown explorer {args.name!r}; known: {', '.join(sorted(apps.EXPLORERS))}"
+        )
+    apps.serve(args.name, port=args.port, address=args.address, results=args.results)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list the notebooks with their one-line purpose")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("run", help="execute notebooks with papermill and record their values")
+    p.add_argument("names", nargs="+", metavar="NAME", help="notebook name, prefix or path")
+    p.add_argument("--smoke", action="store_true", help="run the smoke-sized version")
+    p.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        metavar=("KEY", "VALUE"),
+        help="set a parameter declared in the notebook's parameters cell",
+    )
+    p.add_argument("--out", default="labkit-runs", help="folder for executed notebooks")
+    p.add_argument("--timeout", type=float, default=None, help="per-cell limit in seconds")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("lab", help="open JupyterLab on the notebooks (127.0.0.1, token on)")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=_cmd_lab)
+
+    p = sub.add_parser("serve", help="serve an explorer as a panel app")
+    p.add_argument("name", help="explorer name")
+    p.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
+    p.add_argument("--address", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--results", default=None, help="a results file to show instead of demo data")
+    p.set_defaults(func=_cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``labkit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (CLIError, nbs.NotebookError) as exc:
+        print(f"labkit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
