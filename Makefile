@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch, installed before anything else so no dependency pulls a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: lab test install lint clean
+.PHONY: lab test install lint book clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest
+
+# The course website: student/instructor versions, notebooks executed at their defaults, HTML.
+book: $(STAMP)
+	$(BIN)/labkit course book --config course.toml --out _book
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,6 +9,7 @@ Examples
     $ labkit run 02_fno_darcy -p epochs 5 -p width 16
     $ labkit lab --port 8888
     $ labkit serve spectrum --port 5006
+    $ labkit course build --config course.toml --out course/
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from labkit import notebooks as nbs
+from labkit.course.config import CourseError
 
 
 class CLIError(Exception):
@@ -158,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--results", default=None, help="a results file to show instead of demo data")
     p.set_defaults(func=_cmd_serve)
+
+    from labkit.course.cli import add_course_parser
+
+    add_course_parser(sub)
     return parser
 
 
@@ -167,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CLIError, nbs.NotebookError) as exc:
+    except (CLIError, nbs.NotebookError, CourseError) as exc:
         print(f"labkit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

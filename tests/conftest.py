@@ -7,3 +7,33 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
 os.environ.setdefault("BOKEH_RESOURCES", "inline")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+import pytest  # noqa: E402
+
+from labkit.notebooks import NotebookError, run_notebook  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """Run a notebook in smoke mode once per session; later calls reuse the run (or its error).
+
+    ``smoke_runs(path)`` returns the :class:`labkit.notebooks.NotebookRun`;
+    ``smoke_runs.out_dir`` holds every executed notebook.
+    """
+    out = tmp_path_factory.mktemp("smoke-runs")
+    cache: dict[str, object] = {}
+
+    def get(path):
+        if path.stem not in cache:
+            try:
+                cache[path.stem] = run_notebook(path, smoke=True, out_dir=out, timeout=600)
+            except NotebookError as exc:
+                cache[path.stem] = exc
+        result = cache[path.stem]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    get.out_dir = out
+    return get

@@ -12,7 +12,6 @@ from labkit.notebooks import (
     declared_parameters,
     list_notebooks,
     notebook_info,
-    run_notebook,
 )
 
 NOTEBOOKS = list_notebooks()
@@ -46,8 +45,8 @@ def test_declares_smoke_parameter_purpose_and_checks(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_smoke_run_passes_its_checks(path, tmp_path):
-    run = run_notebook(path, smoke=True, out_dir=tmp_path, timeout=300)
+def test_smoke_run_passes_its_checks(path, smoke_runs):
+    run = smoke_runs(path)
     assert run.notebook.exists()
     saved = json.loads(run.results_file.read_text())
     assert saved["records"] == run.results

@@ -1,0 +1,136 @@
+"""The course website: a static book built with Sphinx and MyST-NB from executed notebooks.
+
+Why Sphinx + MyST-NB (the engine of Jupyter Book 1) and not Jupyter Book 2: Jupyter Book 2 runs on
+``mystmd``, a Node.js program, and a fresh machine here has only Python; MyST-NB renders executed
+notebooks (figures, HTML and Bokeh outputs, math) with pure-Python tools that install from PyPI.
+MathJax is served from the book itself (``jupyter-server-mathjax``), so math renders offline.
+
+Each page starts with a "launch on Binder" link and a "download the student notebook" link.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_markdown_cell
+
+from labkit.course.config import CourseConfig
+from labkit.course.markers import instructor_source
+
+__all__ = ["build_book"]
+
+_CONF = """\
+project = {title!r}
+extensions = ["myst_nb", "sphinx.ext.mathjax"]
+html_theme = "sphinx_book_theme"
+html_title = {title!r}
+html_static_path = ["_static"]
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+mathjax3_config = None
+mathjax2_config = {{
+    "tex2jax": {{
+        "inlineMath": [["\\\\(", "\\\\)"]],
+        "displayMath": [["\\\\[", "\\\\]"]],
+        "processClass": "tex2jax_process|mathjax_process|math|output_area",
+        "ignoreClass": "tex2jax_ignore|mathjax_ignore",
+    }},
+    "messageStyle": "none",
+}}
+nb_execution_mode = "off"
+nb_ipywidgets_js = {{}}
+myst_enable_extensions = ["dollarmath", "amsmath"]
+exclude_patterns = ["_build", "student"]
+html_theme_options = {{"show_toc_level": 2}}
+suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]
+"""
+
+
+def _page(executed: Path, name: str, binder_url: str) -> nbformat.NotebookNode:
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+        if "exercise" in tags:
+            cell.source = instructor_source(cell.source)
+    links = (
+        f"[🚀 launch on Binder]({binder_url}?labpath=notebooks/{name}.ipynb) · "
+        f"{{download}}`download the student notebook <student/{name}.ipynb>`"
+    )
+    position = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0
+    nb.cells.insert(position, new_markdown_cell(links, metadata={"tags": ["labkit-links"]}))
+    return nb
+
+
+def build_book(
+    executed_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config: CourseConfig,
+    student_dir: str | os.PathLike,
+) -> Path:
+    """Build the website from executed notebooks; return the path of its ``index.html``.
+
+    Parameters
+    ----------
+    executed_dir : path
+        Folder holding ``NAME.ipynb`` executed notebooks (``labkit run ... --out``).
+    out_dir : path
+        Where the HTML goes (replaced as a whole when the build succeeds).
+    config : CourseConfig
+        Which notebooks, in which order, and the Binder address.
+    student_dir : path
+        Folder of student notebooks (``labkit course build`` writes ``OUT/student``).
+    """
+    executed_dir, student_dir, out = Path(executed_dir), Path(student_dir), Path(out_dir)
+    names = [entry.name for entry in config.notebooks]
+    missing = [n for n in names if not (executed_dir / f"{n}.ipynb").is_file()]
+    if missing:
+        raise ValueError(f"executed_dir {str(executed_dir)!r} lacks executed notebooks {missing}")
+    missing = [n for n in names if not (student_dir / f"{n}.ipynb").is_file()]
+    if missing:
+        raise ValueError(f"student_dir {str(student_dir)!r} lacks student notebooks {missing}")
+
+    import jupyter_server_mathjax
+
+    with tempfile.TemporaryDirectory(prefix="labkit-book-") as tmp:
+        src = Path(tmp) / "src"
+        (src / "_static").mkdir(parents=True)
+        (src / "student").mkdir()
+        shutil.copytree(
+            Path(jupyter_server_mathjax.__file__).parent / "static", src / "_static" / "mathjax"
+        )
+        (src / "conf.py").write_text(_CONF.format(title=config.title))
+        toc = "\n".join(names)
+        (src / "index.md").write_text(
+            f"# {config.title}\n\nThe notebooks of this course, executed. Each page links to Binder"
+            f" and to the student version with the exercises left open.\n\n"
+            f"```{{toctree}}\n:maxdepth: 1\n\n{toc}\n```\n"
+        )
+        for name in names:
+            nbformat.write(
+                _page(executed_dir / f"{name}.ipynb", name, config.binder_url),
+                src / f"{name}.ipynb",
+            )
+            shutil.copy(student_dir / f"{name}.ipynb", src / "student" / f"{name}.ipynb")
+        html = Path(tmp) / "html"
+        result = subprocess.run(
+            [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(src), str(html)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"sphinx failed:\n{result.stderr[-3000:]}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+        shutil.rmtree(staged)
+        shutil.copytree(html, staged)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staged, out)
+    return out / "index.html"

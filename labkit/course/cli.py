@@ -1,0 +1,63 @@
+"""``labkit course build`` and ``labkit course book``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from labkit.course.config import load_course
+from labkit.course.versions import build_course
+
+__all__ = ["add_course_parser"]
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    config = load_course(args.config)
+    build = build_course(config, args.out)
+    n_ex = sum(len(v) for v in build.exercises.values())
+    print(
+        f"{len(build.notebooks)} notebooks, {n_ex} exercises -> {build.root}/"
+        "{student,instructor,solutions}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from labkit.course.book import build_book
+    from labkit.notebooks import run_notebook
+
+    config = load_course(args.config)
+    build = build_course(config, Path(args.out) / "course")
+    executed = Path(args.executed) if args.executed else Path(args.out) / "executed"
+    if not args.executed:
+        for i, entry in enumerate(config.notebooks, 1):
+            print(f"[{i}/{len(config.notebooks)}] executing {entry.name}", file=sys.stderr)
+            run_notebook(
+                build.root / "instructor" / f"{entry.name}.ipynb",
+                smoke=args.smoke,
+                out_dir=executed,
+                progress=True,
+            )
+    index = build_book(executed, Path(args.out) / "html", config, build.root / "student")
+    print(f"book -> {index}", file=sys.stderr)
+    return 0
+
+
+def add_course_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``course build`` and ``course book`` to the ``labkit`` command."""
+    course = sub.add_parser("course", help="student/instructor versions and the course book")
+    csub = course.add_subparsers(dest="course_command", required=True)
+
+    p = csub.add_parser("build", help="write student, instructor and solution files")
+    p.add_argument("--out", default="course", help="output folder (default: course/)")
+    p.add_argument("--config", default=None, help="course file (TOML); default: every notebook")
+    p.set_defaults(func=_cmd_build)
+
+    p = csub.add_parser("book", help="execute the notebooks and build the course website")
+    p.add_argument("--out", default="_book", help="output folder (default: _book/)")
+    p.add_argument("--config", default=None, help="course file (TOML); default: every notebook")
+    p.add_argument("--executed", default=None, help="use notebooks already executed here")
+    p.add_argument("--smoke", action="store_true", help="execute in smoke mode")
+    p.set_defaults(func=_cmd_book)
