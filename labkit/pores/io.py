@@ -1,0 +1,167 @@
+"""Load and save pore volumes (``.npy``, raw binary, TIFF stacks) with their voxel size."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from labkit._checks import check_int, check_positive, check_type
+
+__all__ = ["Volume", "check_voxel_size", "load_npy", "load_raw", "load_tiff", "save_npy"]
+
+
+def check_voxel_size(voxel_size) -> tuple[float, float, float]:
+    """Return ``voxel_size`` as three positive floats (one per axis).
+
+    Examples
+    --------
+    >>> check_voxel_size(2.0)
+    (2.0, 2.0, 2.0)
+    >>> check_voxel_size((1, 1, 0))
+    Traceback (most recent call last):
+    ...
+    ValueError: voxel_size[2] must be positive, got 0
+    """
+    if isinstance(voxel_size, (int, float, np.integer, np.floating)) and not isinstance(
+        voxel_size, bool
+    ):
+        voxel_size = (voxel_size,) * 3
+    check_type("voxel_size", voxel_size, (tuple, list, np.ndarray))
+    if len(voxel_size) != 3:
+        raise ValueError(f"voxel_size must be a number or 3 numbers, got {len(voxel_size)}")
+    return tuple(float(check_positive(f"voxel_size[{i}]", v)) for i, v in enumerate(voxel_size))
+
+
+@dataclass
+class Volume:
+    """A loaded volume and its voxel size (z, y, x), in the file's length unit."""
+
+    data: np.ndarray
+    voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "shape": list(self.data.shape),
+            "dtype": str(self.data.dtype),
+            "voxel_size": list(self.voxel_size),
+            "source": self.source,
+        }
+
+
+def _check_path(path) -> Path:
+    check_type("path", path, (str, os.PathLike))
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path {str(path)!r} is not an existing file")
+    return path
+
+
+def _check_3d(name: str, data: np.ndarray) -> np.ndarray:
+    if data.ndim != 3:
+        raise ValueError(f"{name} must hold a 3-D volume, got shape {data.shape}")
+    return data
+
+
+def load_npy(path: str | os.PathLike, voxel_size=1.0) -> Volume:
+    """Load a 3-D ``.npy`` volume.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = save_npy(f"{d}/v.npy", np.ones((2, 3, 4), bool))
+    ...     load_npy(f"{d}/v.npy", voxel_size=0.5).to_dict()["voxel_size"]
+    [0.5, 0.5, 0.5]
+    """
+    path = _check_path(path)
+    voxel_size = check_voxel_size(voxel_size)
+    data = _check_3d("path", np.load(path, allow_pickle=False))
+    return Volume(data=data, voxel_size=voxel_size, source=str(path))
+
+
+def load_raw(
+    path: str | os.PathLike,
+    shape: tuple[int, int, int],
+    dtype="uint8",
+    voxel_size=1.0,
+    order: str = "C",
+) -> Volume:
+    """Load a headerless raw binary volume of known shape and dtype.
+
+    The file size must equal ``prod(shape) * dtype.itemsize`` exactly.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     np.arange(24, dtype=np.uint16).tofile(f"{d}/v.raw")
+    ...     int(load_raw(f"{d}/v.raw", (2, 3, 4), "uint16").data[1, 2, 3])
+    23
+    """
+    path = _check_path(path)
+    check_type("shape", shape, (tuple, list))
+    if len(shape) != 3:
+        raise ValueError(f"shape must have 3 entries, got {len(shape)}")
+    shape = tuple(check_int(f"shape[{i}]", s, minimum=1) for i, s in enumerate(shape))
+    dtype = np.dtype(dtype)
+    if order not in ("C", "F"):
+        raise ValueError(f"order must be 'C' or 'F', got {order!r}")
+    voxel_size = check_voxel_size(voxel_size)
+    expected = int(np.prod(shape)) * dtype.itemsize
+    actual = path.stat().st_size
+    if actual != expected:
+        raise ValueError(
+            f"raw file size {actual} bytes does not match shape {shape} and dtype {dtype} "
+            f"({expected} bytes)"
+        )
+    data = np.fromfile(path, dtype=dtype).reshape(shape, order=order)
+    return Volume(data=data, voxel_size=voxel_size, source=str(path))
+
+
+def load_tiff(path: str | os.PathLike, voxel_size=1.0) -> Volume:
+    """Load a multi-page TIFF stack as a 3-D volume (pages along the first axis).
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, tifffile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     tifffile.imwrite(f"{d}/v.tif", np.zeros((5, 6, 7), np.uint8))
+    ...     load_tiff(f"{d}/v.tif").data.shape
+    (5, 6, 7)
+    """
+    import tifffile
+
+    path = _check_path(path)
+    voxel_size = check_voxel_size(voxel_size)
+    data = _check_3d("path", np.asarray(tifffile.imread(path)))
+    return Volume(data=data, voxel_size=voxel_size, source=str(path))
+
+
+def save_npy(path: str | os.PathLike, volume: np.ndarray) -> Path:
+    """Write ``volume`` to ``path`` as ``.npy`` through a temporary file renamed into place.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_npy(f"{d}/v.npy", np.zeros((2, 2, 2), bool)).name
+    'v.npy'
+    """
+    check_type("path", path, (str, os.PathLike))
+    check_type("volume", volume, np.ndarray)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, volume, allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
