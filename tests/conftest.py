@@ -7,6 +7,10 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
 os.environ.setdefault("BOKEH_RESOURCES", "inline")
 os.environ.setdefault("MPLBACKEND", "Agg")
+if "LABKIT_CACHE" not in os.environ:  # data-set caches of the tests stay out of $HOME
+    import tempfile
+
+    os.environ["LABKIT_CACHE"] = tempfile.mkdtemp(prefix="labkit-test-cache-")
 
 
 import pytest  # noqa: E402

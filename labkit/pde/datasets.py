@@ -1,0 +1,374 @@
+"""Training sets made on the spot and cached on disk by the parameters that define them.
+
+``make_dataset(problem, n, resolution=..., seed=...)`` returns a :class:`PDEDataset` of
+``(input, target)`` pairs, float32, channels first:
+
+* ``"darcy"``: coefficient ``a`` ``[1, r, r]`` -> solution ``u`` ``[1, r, r]`` (``r x r``
+  nodes, boundary included, ``u = 0`` there);
+* ``"burgers"``: ``u(t=0)`` ``[1, r]`` -> ``u(t=t_final)`` ``[1, r]``;
+* ``"navier_stokes"``: the vorticity at the first ``t_in`` record times ``[t_in, r, r]`` -> the
+  next ``t_out`` records ``[t_out, r, r]`` (records every ``record_dt`` from ``t = record_dt``;
+  the initial vorticity itself is not included).
+
+A cache file is named by the SHA-256 of every parameter that changes the data, written to a
+temporary name and renamed, and carries the SHA-256 of its payload: a damaged file is detected,
+removed and regenerated, never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from labkit._checks import check_choice, check_int, check_positive
+
+__all__ = ["PDEDataset", "default_cache_dir", "make_dataset"]
+
+FORMAT_VERSION = 1
+_MAGIC = b"LABKITPDE1\n"
+PROBLEMS = ("darcy", "burgers", "navier_stokes")
+
+
+@dataclass(eq=False)
+class PDEDataset(Dataset):
+    """``(input, target)`` pairs of one PDE problem, channels first, float32.
+
+    Attributes
+    ----------
+    inputs, targets
+        ``[n, C_in, *grid]`` and ``[n, C_out, *grid]`` tensors.
+    problem
+        Name of the problem.
+    params
+        Every parameter that defines the data (the cache key is their hash).
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    problem: str
+    params: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.inputs[index], self.targets[index]
+
+    def to_dict(self) -> dict:
+        return {
+            "problem": self.problem,
+            "n": len(self),
+            "input_shape": list(self.inputs.shape[1:]),
+            "target_shape": list(self.targets.shape[1:]),
+            "params": dict(self.params),
+        }
+
+
+def default_cache_dir() -> Path:
+    """``$LABKIT_CACHE`` or ``~/.cache/labkit``, with a ``pde`` subfolder."""
+    root = os.environ.get("LABKIT_CACHE") or Path.home() / ".cache" / "labkit"
+    return Path(root) / "pde"
+
+
+def _subsample_step(name: str, fine: int, coarse: int, periodic: bool) -> int:
+    if periodic:
+        if fine % coarse:
+            raise ValueError(f"{name}={fine} must be a multiple of resolution={coarse}")
+        return fine // coarse
+    if (fine - 1) % (coarse - 1):
+        raise ValueError(f"{name}-1={fine - 1} must be a multiple of resolution-1={coarse - 1}")
+    return (fine - 1) // (coarse - 1)
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+def _darcy(n: int, resolution: int, seed: int, p: dict, progress: bool, device) -> tuple:
+    from labkit.pde.darcy import solve
+    from labkit.pde.fields import darcy_coefficient
+
+    fine = p["solve_resolution"]
+    step = _subsample_step("solve_resolution", fine, resolution, periodic=False)
+    a = darcy_coefficient(
+        fine,
+        batch=n,
+        alpha=p["alpha"],
+        tau=p["tau"],
+        a_plus=p["a_plus"],
+        a_minus=p["a_minus"],
+        seed=seed,
+        dtype=torch.float64,
+        device=device,
+    )
+    u = torch.empty_like(a)
+    for lo, hi in tqdm(_chunks(n, 16), desc="darcy", disable=not progress, leave=False):
+        u[lo:hi] = solve(a[lo:hi], p["f"], method=p["method"])
+    sub = (slice(None), slice(None, None, step), slice(None, None, step))
+    return a[sub].unsqueeze(1), u[sub].unsqueeze(1)
+
+
+def _burgers(n: int, resolution: int, seed: int, p: dict, progress: bool, device) -> tuple:
+    from labkit.pde.burgers import simulate
+    from labkit.pde.fields import gaussian_random_field
+
+    fine = p["solve_resolution"]
+    step = _subsample_step("solve_resolution", fine, resolution, periodic=True)
+    u0 = gaussian_random_field(
+        (fine,),
+        alpha=p["alpha"],
+        tau=p["tau"],
+        sigma=p["sigma"],
+        batch=n,
+        seed=seed,
+        dtype=torch.float64,
+        device=device,
+    )
+    out = torch.empty_like(u0)
+    for lo, hi in tqdm(_chunks(n, 64), desc="burgers", disable=not progress, leave=False):
+        out[lo:hi] = simulate(u0[lo:hi], nu=p["nu"], t_final=p["t_final"])[:, -1]
+    return u0[:, None, ::step], out[:, None, ::step]
+
+
+def _navier_stokes(n: int, resolution: int, seed: int, p: dict, progress: bool, device) -> tuple:
+    from labkit.pde.fields import gaussian_random_field
+    from labkit.pde.navier_stokes import simulate
+
+    fine = p["solve_resolution"]
+    _subsample_step("solve_resolution", fine, resolution, periodic=True)
+    t_in, t_out = p["t_in"], p["t_out"]
+    w0 = gaussian_random_field(
+        (fine, fine),
+        alpha=p["alpha"],
+        tau=p["tau"],
+        batch=n,
+        seed=seed,
+        dtype=torch.float64,
+        device=device,
+    )
+    records = t_in + t_out
+    out = torch.empty(n, records, resolution, resolution, dtype=torch.float64, device=device)
+    for lo, hi in tqdm(_chunks(n, 8), desc="navier_stokes", disable=not progress, leave=False):
+        out[lo:hi] = simulate(
+            w0[lo:hi],
+            nu=p["nu"],
+            t_final=p["record_dt"] * records,
+            forcing=p["forcing"],
+            n_records=records,
+            out_resolution=resolution,
+        )
+    return out[:, :t_in], out[:, t_in:]
+
+
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "darcy": {
+        "alpha": 2.0,
+        "tau": 3.0,
+        "a_plus": 12.0,
+        "a_minus": 3.0,
+        "f": 1.0,
+        "solve_resolution": None,
+        "method": "direct",
+    },
+    "burgers": {
+        "nu": 0.1,
+        "t_final": 1.0,
+        "alpha": 2.0,
+        "tau": 5.0,
+        "sigma": 25.0,
+        "solve_resolution": None,
+    },
+    "navier_stokes": {
+        "nu": 1e-3,
+        "t_in": 10,
+        "t_out": 10,
+        "record_dt": 1.0,
+        "alpha": 2.5,
+        "tau": 7.0,
+        "forcing": "fno",
+        "solve_resolution": None,
+    },
+}
+
+_GENERATORS = {"darcy": _darcy, "burgers": _burgers, "navier_stokes": _navier_stokes}
+
+
+def _resolve_params(problem: str, resolution: int, params: dict) -> dict:
+    defaults = _DEFAULTS[problem]
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) for {problem!r}: {unknown}; known: {sorted(defaults)}"
+        )
+    p = {**defaults, **params}
+    if p["solve_resolution"] is None:
+        p["solve_resolution"] = resolution
+    check_int("solve_resolution", p["solve_resolution"], minimum=resolution)
+    for name in ("alpha", "tau", "nu", "t_final", "record_dt", "a_plus", "a_minus", "sigma"):
+        if name in p:
+            check_positive(name, p[name])
+    for name in ("t_in", "t_out"):
+        if name in p:
+            check_int(name, p[name], minimum=1)
+    if problem == "navier_stokes" and p["forcing"] not in (None, "fno"):
+        raise ValueError(
+            f"forcing must be None or 'fno' for a cached dataset, got {p['forcing']!r}"
+        )
+    if problem == "darcy":
+        check_choice("method", p["method"], ["direct", "cg"])
+        if not isinstance(p["f"], (int, float)) or not math.isfinite(p["f"]):
+            raise ValueError(f"f must be a finite number for a cached dataset, got {p['f']!r}")
+    return p
+
+
+def cache_key(problem: str, n: int, resolution: int, seed: int, params: dict) -> str:
+    """SHA-256 of everything that changes the data (not of the solver method)."""
+    content = {k: v for k, v in params.items() if k != "method"}
+    blob = json.dumps(
+        {
+            "v": FORMAT_VERSION,
+            "problem": problem,
+            "n": n,
+            "resolution": resolution,
+            "seed": seed,
+            "params": content,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _prepare_cache_dir(cache_dir: str | os.PathLike) -> Path:
+    path = Path(cache_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+            pass
+    except OSError as err:
+        raise ValueError(f"cache_dir {str(path)!r} is not a writable folder: {err}") from err
+    return path
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_MAGIC + digest + b"\n" + payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_verified(path: Path) -> dict | None:
+    """The stored tensors, or ``None`` when the file is missing or damaged."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    header = len(_MAGIC) + 65
+    if len(data) < header or not data.startswith(_MAGIC):
+        return None
+    digest, payload = data[len(_MAGIC) : header - 1], data[header:]
+    if hashlib.sha256(payload).hexdigest().encode() != digest:
+        return None
+    try:
+        return torch.load(io.BytesIO(payload), weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable payload counts as damaged
+        return None
+
+
+def make_dataset(
+    problem: str,
+    n: int,
+    *,
+    resolution: int,
+    seed: int,
+    cache_dir: str | os.PathLike | None | bool = None,
+    progress: bool | None = None,
+    device: str | torch.device | None = None,
+    **params: Any,
+) -> PDEDataset:
+    """Make (or load from the cache) ``n`` input/target pairs of a PDE problem.
+
+    Parameters
+    ----------
+    problem
+        ``"darcy"``, ``"burgers"`` or ``"navier_stokes"`` (see the module docstring for the
+        pair layout).
+    n
+        Number of samples.
+    resolution
+        Grid size of the returned data: ``r x r`` Darcy nodes (boundary included), ``r``
+        Burgers points, ``r x r`` Navier-Stokes points.
+    seed
+        Seed of the random inputs.
+    cache_dir
+        Folder of the cache; ``None`` uses :func:`default_cache_dir`, ``False`` disables it.
+    progress
+        Show a progress bar (default: only when ``n`` is large).
+    device
+        Where to generate (the stored tensors are on the CPU). The same seed gives the same
+        inputs on every device; Darcy's ``method="direct"`` always solves on the CPU, use
+        ``method="cg"`` to solve on the device.
+    **params
+        Problem parameters. Darcy: ``alpha=2, tau=3, a_plus=12, a_minus=3, f=1,
+        solve_resolution=resolution, method="direct"`` (data solved on ``solve_resolution``
+        nodes and subsampled, e.g. 421 -> 85 as in the FNO benchmark). Burgers: ``nu=0.1,
+        t_final=1, alpha=2, tau=5, sigma=25`` (``u0 ~ N(0, 625 (-Delta + 25)^-2)``),
+        ``solve_resolution``. Navier-Stokes: ``nu=1e-3, t_in=10, t_out=10, record_dt=1,
+        alpha=2.5, tau=7, forcing="fno", solve_resolution`` (e.g. 256 for the 256 -> 64
+        benchmark).
+
+    Returns
+    -------
+    PDEDataset
+
+    Examples
+    --------
+    >>> ds = make_dataset("darcy", 4, resolution=17, seed=0, cache_dir=False)
+    >>> x, y = ds[0]
+    >>> x.shape, y.shape, y.dtype
+    (torch.Size([1, 17, 17]), torch.Size([1, 17, 17]), torch.float32)
+    """
+    check_choice("problem", problem, PROBLEMS)
+    n = check_int("n", n, minimum=1)
+    resolution = check_int("resolution", resolution, minimum=3 if problem == "darcy" else 4)
+    seed = check_int("seed", seed, minimum=0)
+    p = _resolve_params(problem, resolution, params)
+    if progress is None:
+        progress = n >= 256
+    path = None
+    if cache_dir is not False:
+        folder = _prepare_cache_dir(default_cache_dir() if cache_dir in (None, True) else cache_dir)
+        path = folder / f"{problem}-{cache_key(problem, n, resolution, seed, p)[:32]}.pt"
+        stored = _read_verified(path)
+        if stored is not None:
+            return PDEDataset(stored["inputs"], stored["targets"], problem, p)
+        if path.exists():
+            warnings.warn(f"damaged cache file {path} regenerated", RuntimeWarning, stacklevel=2)
+            path.unlink()
+    inputs, targets = _GENERATORS[problem](n, resolution, seed, p, progress, device)
+    inputs = inputs.to(device="cpu", dtype=torch.float32).contiguous()
+    targets = targets.to(device="cpu", dtype=torch.float32).contiguous()
+    if path is not None:
+        buffer = io.BytesIO()
+        torch.save({"inputs": inputs, "targets": targets}, buffer)
+        _write_atomic(path, buffer.getvalue())
+    return PDEDataset(inputs, targets, problem, p)
