@@ -1,0 +1,215 @@
+"""Every explorer as a panel app: ``serve(NAME)`` or ``python -m labkit.viz.apps NAME``.
+
+Without a results file each app computes small demo data on the spot (``labkit.viz.demo``).
+A results file is JSON (a result's ``to_dict()``) or ``.npz`` (one array per field) holding the
+fields the explorer reads (see each explorer's module docstring).
+
+Examples
+--------
+>>> sorted(EXPLORERS)
+['fields', 'intrinsic', 'pores', 'spectrum', 'surface', 'training']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+os.environ.setdefault("BOKEH_RESOURCES", "inline")
+
+from labkit._checks import check_choice, check_int  # noqa: E402
+from labkit.viz import demo  # noqa: E402
+
+__all__ = ["DEMOS", "EXPLORERS", "build", "load_results", "serve"]
+
+
+def _namespace(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return SimpleNamespace(**{str(k): _namespace(v) for k, v in value.items()})
+    return value
+
+
+def load_results(path: str | os.PathLike) -> Any:
+    """Read a results file (``.json`` or ``.npz``) into an object with one attribute per field.
+
+    Nested mappings (e.g. ``blocks``) stay mappings of such objects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"results must be an existing file, got {str(path)!r}")
+    if path.suffix == ".npz":
+        with __import__("numpy").load(path, allow_pickle=False) as data:
+            return SimpleNamespace(**{k: data[k] for k in data.files})
+    if path.suffix == ".json":
+        data = json.loads(path.read_text())
+        if not isinstance(data, Mapping):
+            raise ValueError(f"results file {str(path)!r} must hold a JSON object")
+        out = _namespace(data)
+        if isinstance(data.get("blocks"), Mapping):
+            out.blocks = {k: _namespace(v) for k, v in data["blocks"].items()}
+        return out
+    raise ValueError(f"results must be a .json or .npz file, got {str(path)!r}")
+
+
+def _training(result: Any):
+    from labkit.viz.training import training_monitor
+
+    return training_monitor(result)
+
+
+def _fields(result: Any):
+    from labkit.viz.fields import field_viewer
+
+    return field_viewer(
+        result.truth,
+        getattr(result, "prediction", None),
+        name=getattr(result, "name", "u"),
+        unit=getattr(result, "unit", None),
+        index_name="time" if hasattr(result, "times") else "sample",
+        index_values=getattr(result, "times", None),
+    )
+
+
+def _spectrum(result: Any):
+    from labkit.viz.spectrum import spectrum_explorer
+
+    return spectrum_explorer(result)
+
+
+def _surface(result: Any):
+    from labkit.viz.surface import surface_explorer
+
+    return surface_explorer(result)
+
+
+def _intrinsic(result: Any):
+    from labkit.viz.intrinsic import intrinsic_explorer
+
+    return intrinsic_explorer(result)
+
+
+def _pores(result: Any):
+    from labkit.viz.pores import pore_viewer
+
+    return pore_viewer(result.labels, values=getattr(result, "values", None))
+
+
+def _demo_fields() -> Any:
+    result = demo.demo_fields(nx=48, n_times=16, ndim=2)
+    return SimpleNamespace(**result.__dict__, name="temperature", unit="K")
+
+
+EXPLORERS: dict[str, Callable[[Any], Any]] = {
+    "training": _training,
+    "fields": _fields,
+    "spectrum": _spectrum,
+    "surface": _surface,
+    "intrinsic": _intrinsic,
+    "pores": _pores,
+}
+"""Explorer name -> builder taking a result object and returning a panel layout."""
+
+DEMOS: dict[str, Callable[[], Any]] = {
+    "training": demo.demo_history,
+    "fields": _demo_fields,
+    "spectrum": demo.demo_spectrum,
+    "surface": demo.demo_surface,
+    "intrinsic": demo.demo_intrinsic,
+    "pores": demo.demo_pores,
+}
+"""Explorer name -> function computing its demo result on the spot."""
+
+
+def build(name: str, results: str | os.PathLike | None = None):
+    """Return the panel layout of explorer ``name`` on ``results`` (or on demo data)."""
+    check_choice("name", name, EXPLORERS)
+    return EXPLORERS[name](DEMOS[name]() if results is None else load_results(results))
+
+
+def _free_port(address: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        return sock.getsockname()[1]
+
+
+def serve(
+    name: str | Sequence[str],
+    port: int = 0,
+    address: str = "127.0.0.1",
+    results: str | None = None,
+    show: bool = False,
+) -> None:
+    """Serve explorer ``name`` with panel at ``http://address:port/name`` until interrupted.
+
+    Parameters
+    ----------
+    name
+        One of ``EXPLORERS``, or several names to serve side by side from one process (each at
+        ``/name``; demo data only).
+    port
+        TCP port; 0 picks a free one.
+    address
+        Interface to listen on; ``127.0.0.1`` (this machine only) unless asked otherwise.
+    results
+        A ``.json``/``.npz`` results file; demo data computed on the spot when ``None``.
+    show
+        Open the page in a web browser.
+    """
+    names = [name] if isinstance(name, str) else list(name)
+    if not names:
+        raise ValueError("name must name at least one explorer, got none")
+    for each in names:
+        check_choice("name", each, EXPLORERS)
+    if results is not None and len(names) > 1:
+        raise ValueError(f"results can only be given for one explorer, got names {names}")
+    port = check_int("port", port, minimum=0)
+    if port > 65535:
+        raise ValueError(f"port must be <= 65535, got {port}")
+    if not isinstance(address, str) or not address:
+        raise TypeError(f"address must be a host name or IP address string, got {address!r}")
+    data = {n: load_results(results) if results is not None else DEMOS[n]() for n in names}
+    from labkit.viz import theme
+
+    theme.setup()
+    import panel as pn
+    from bokeh.settings import settings
+
+    settings.resources.set_value("server")
+    for each in names:
+        EXPLORERS[each](data[each])  # a bad results file fails here, before the server starts
+    port = port or _free_port(address)
+    for each in names:
+        print(f"labkit: serving {each} at http://{address}:{port}/{each}", flush=True)
+    pn.serve(
+        {each: (lambda each=each: EXPLORERS[each](data[each])) for each in names},
+        port=port,
+        address=address,
+        websocket_origin=[f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"],
+        show=show,
+        title={each: f"labkit · {each}" for each in names},
+        threaded=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``python -m labkit.viz.apps NAME [NAME...] [--port P] [--address A]``."""
+    parser = argparse.ArgumentParser(prog="python -m labkit.viz.apps", description=__doc__)
+    parser.add_argument("name", nargs="+", choices=sorted(EXPLORERS))
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--address", default="127.0.0.1")
+    parser.add_argument("--results", default=None)
+    parser.add_argument("--show", action="store_true")
+    args = parser.parse_args(argv)
+    names = args.name[0] if len(args.name) == 1 else args.name
+    serve(names, port=args.port, address=args.address, results=args.results, show=args.show)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

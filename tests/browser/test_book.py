@@ -1,0 +1,61 @@
+"""The course website: built from the smoke-executed notebooks, read in headless Chromium."""
+
+from __future__ import annotations
+
+from labkit.course import build_course, load_course
+from labkit.course.book import build_book
+from labkit.notebooks import find_notebook, notebook_dir
+
+COURSE_FILE = notebook_dir().parent / "course.toml"
+
+MATH_JS = """
+() => ({
+  rendered: document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML').length,
+  errors: document.querySelectorAll('.MathJax_Error, [data-mjx-error]').length
+      + (document.body.innerText.includes('Math Processing Error') ? 1 : 0),
+  images: Array.from(document.querySelectorAll('img'))
+      .filter(img => img.complete && img.naturalWidth > 0).length,
+  canvases: (() => { let n = 0; const roots = [document];
+      while (roots.length) { const r = roots.pop();
+        for (const el of r.querySelectorAll('*')) {
+          if (el.shadowRoot) roots.push(el.shadowRoot);
+          if (el.tagName === 'CANVAS' && el.width > 0) n++; } }
+      return n; })(),
+  links: Array.from(document.querySelectorAll('a')).map(a => a.textContent.trim()),
+})
+"""
+
+
+def test_book_renders_figures_and_math(tmp_path, smoke_runs, browser_context, screens_dir):
+    config = load_course(COURSE_FILE)
+    course = build_course(config, tmp_path / "course")
+    for entry in config.notebooks:
+        smoke_runs(find_notebook(entry.name))
+    index = build_book(smoke_runs.out_dir, tmp_path / "html", config, course.root / "student")
+    assert (tmp_path / "html" / "student" / "00_tour.ipynb").exists() or any(
+        (tmp_path / "html" / "_downloads").rglob("00_tour.ipynb")
+    ), "the student notebook is downloadable"
+
+    page = browser_context.new_page()
+    try:
+        page.goto(index.as_uri())
+        page.wait_for_load_state("load")
+        titles = page.locator("nav a").all_inner_texts()
+        assert any("tour" in t.lower() for t in titles), titles
+        page.screenshot(path=str(screens_dir / "book_index.png"))
+
+        page.goto((index.parent / "00_tour.html").as_uri())
+        page.wait_for_function(
+            "document.querySelectorAll('.MathJax, .MathJax_CHTML').length > 0", timeout=60_000
+        )
+        page.wait_for_timeout(1500)
+        state = page.evaluate(MATH_JS)
+        page.screenshot(path=str(screens_dir / "book_00_tour.png"), full_page=True)
+    finally:
+        page.close()
+    assert state["rendered"] >= 5, state
+    assert state["errors"] == 0, state
+    assert state["images"] >= 1, "the executed figures are on the page"
+    assert state["canvases"] >= 1, "the HoloViews (Bokeh) plot is drawn"
+    assert any("Binder" in t for t in state["links"])
+    assert any("student notebook" in t for t in state["links"])
