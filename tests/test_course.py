@@ -71,6 +71,9 @@ def test_course_file_errors_name_the_problem(tmp_path):
     bad.write_text('[[notebooks]]\nname = "00_tour"\nexercize = "all"\n')
     with pytest.raises(CourseError, match=r"notebooks\[0\]: unknown key\(s\) \['exercize'\]"):
         load_course(bad)
+    twice = {"notebooks": [{"name": "00_tour"}, {"name": "00_tour"}]}
+    with pytest.raises(CourseError, match="listed twice"):
+        CourseConfig.from_dict(twice)
     with pytest.raises(CourseError, match="does not exist"):
         load_course(tmp_path / "missing.toml")
     cfg = CourseConfig.from_dict({"notebooks": [{"name": "00_tour", "parameters": {"nn": 3}}]})

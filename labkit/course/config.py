@@ -88,6 +88,8 @@ class CourseConfig:
             parameters = entry.get("parameters", {})
             if not isinstance(parameters, dict):
                 raise CourseError(f"{where}: parameters must be a table")
+            if any(nb.name == entry["name"] for nb in notebooks):
+                raise CourseError(f"{where}: notebook {entry['name']!r} is listed twice")
             notebooks.append(CourseNotebook(entry["name"], exercises, parameters))
         return cls(
             title=str(course.get("title", "labkit course")),

@@ -1,0 +1,177 @@
+"""The Fourier Neural Operator (Li et al. 2021) in 1-D, 2-D and 3-D.
+
+``lift -> [spectral conv + pointwise skip -> activation] x n_layers -> project``, with grid
+coordinates appended to the input and optional padding for non-periodic problems. The weights
+act on Fourier modes and channels only, so a model trained on one grid runs on any finer one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from labkit._checks import check_int, check_nonnegative
+from labkit.operators.activations import make_activation
+from labkit.operators.registry import register_model
+from labkit.operators.spectral import SpectralConv, as_modes, check_field
+
+__all__ = ["FNO", "ChannelLinear", "ChannelMLP", "grid_coordinates", "pad_grid", "crop_grid"]
+
+
+class ChannelLinear(nn.Module):
+    """A linear map over the channel axis at every grid point (a 1x1 convolution in any dim)."""
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_channels)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-bound, bound))
+        self.bias = (
+            nn.Parameter(torch.empty(out_channels).uniform_(-bound, bound)) if bias else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(2)
+        weight = self.weight.expand(x.shape[0], *self.weight.shape)
+        if self.bias is None:
+            y = torch.bmm(weight, flat)
+        else:
+            bias = self.bias[None, :, None].expand(x.shape[0], -1, flat.shape[2])
+            y = torch.baddbmm(bias, weight, flat)
+        return y.view(x.shape[0], -1, *x.shape[2:])
+
+
+class ChannelMLP(nn.Sequential):
+    """Two pointwise linear maps with an activation between them (FNO's lifting/projection)."""
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int, activation: str) -> None:
+        super().__init__(
+            ChannelLinear(in_channels, hidden),
+            make_activation(activation),
+            ChannelLinear(hidden, out_channels),
+        )
+
+
+def grid_coordinates(x: torch.Tensor, endpoints: bool = False) -> torch.Tensor:
+    """Coordinates ``[B, d, *grid]`` of the grid points of the unit cube.
+
+    Periodic grids (``endpoints=False``) have points ``i / n``; grids that include both
+    boundaries (``endpoints=True``, e.g. Darcy nodes) have ``i / (n - 1)``. Either way a grid
+    refined by 2 contains the coarse points, so subsampling sees the same coordinates.
+    """
+    grid = x.shape[2:]
+    axes = [
+        torch.arange(n, device=x.device, dtype=x.dtype) / max(n - int(endpoints), 1) for n in grid
+    ]
+    mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"))
+    return mesh.unsqueeze(0).expand(x.shape[0], *mesh.shape)
+
+
+def pad_grid(
+    x: torch.Tensor, fraction: float, endpoints: bool = False
+) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Zero-pad every grid axis at its end by ``round(fraction * cells)`` points.
+
+    ``cells`` is ``n`` on periodic grids and ``n - 1`` on grids with both end points, so the
+    padded length in physical units stays the same when the grid is refined (exactly so when
+    ``fraction * cells`` is an integer, e.g. ``fraction = 1/8`` on 33, 65, 129 nodes).
+    """
+    pads = tuple(round(fraction * (n - int(endpoints))) for n in x.shape[2:])
+    if not any(pads):
+        return x, pads
+    spec = [v for p in reversed(pads) for v in (0, p)]
+    return F.pad(x, spec), pads
+
+
+def crop_grid(x: torch.Tensor, pads: tuple[int, ...]) -> torch.Tensor:
+    """Undo :func:`pad_grid`."""
+    index = tuple(slice(0, n - p) for n, p in zip(x.shape[2:], pads, strict=True))
+    return x[(slice(None), slice(None), *index)]
+
+
+@register_model("fno")
+class FNO(nn.Module):
+    """Fourier Neural Operator on a ``d``-dimensional grid, ``d = len(modes)``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channels of the input and output fields.
+    modes : int or tuple of int
+        Kept Fourier modes per axis; a tuple's length sets the dimension (an int means 2-D).
+    width : int
+        Channels inside the operator layers.
+    n_layers : int
+        Number of Fourier layers.
+    activation : str
+        ``"gelu"``, ``"relu"``, ``"silu"``, ``"tanh"``, ``"polyrelu"`` or ``"polynorm"``.
+    padding : float
+        Fraction of each axis appended as zeros before the Fourier layers (0 for periodic
+        problems; about 1/8 for Dirichlet problems such as Darcy flow).
+    endpoints : bool
+        The grid includes both boundaries (``n`` nodes span ``n - 1`` cells), as Darcy data
+        does; sets the coordinates and the padding length.
+    positional_embedding : bool
+        Append the grid coordinates as ``d`` extra input channels.
+    lifting_ratio, projection_ratio : int
+        Hidden widths of the lifting and projection MLPs, as multiples of ``width``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = FNO(1, 1, modes=(8, 8), width=16, n_layers=2)
+    >>> model(torch.randn(4, 1, 32, 32)).shape
+    torch.Size([4, 1, 32, 32])
+    >>> model(torch.randn(1, 1, 64, 64)).shape  # same weights, finer grid
+    torch.Size([1, 1, 64, 64])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        modes: int | tuple[int, ...],
+        width: int = 32,
+        n_layers: int = 4,
+        activation: str = "gelu",
+        padding: float = 0.0,
+        endpoints: bool = False,
+        positional_embedding: bool = True,
+        lifting_ratio: int = 2,
+        projection_ratio: int = 2,
+    ) -> None:
+        super().__init__()
+        self.modes = as_modes(modes, None if isinstance(modes, (tuple, list)) else 2)
+        self.dim = len(self.modes)
+        if self.dim > 3:
+            raise ValueError(f"modes must have 1, 2 or 3 entries, got {len(self.modes)}")
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.out_channels = check_int("out_channels", out_channels, minimum=1)
+        width = check_int("width", width, minimum=1)
+        n_layers = check_int("n_layers", n_layers, minimum=1)
+        self.padding = check_nonnegative("padding", padding)
+        self.endpoints = bool(endpoints)
+        self.positional_embedding = bool(positional_embedding)
+        lifted = in_channels + (self.dim if positional_embedding else 0)
+        self.lifting = ChannelMLP(lifted, lifting_ratio * width, width, activation)
+        self.spectral = nn.ModuleList(
+            SpectralConv(width, width, self.modes) for _ in range(n_layers)
+        )
+        self.skips = nn.ModuleList(ChannelLinear(width, width, bias=False) for _ in range(n_layers))
+        self.activations = nn.ModuleList(make_activation(activation) for _ in range(n_layers - 1))
+        self.projection = ChannelMLP(width, projection_ratio * width, out_channels, activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_field("x", x, self.dim, self.in_channels)
+        if self.positional_embedding:
+            x = torch.cat([x, grid_coordinates(x, self.endpoints)], dim=1)
+        x = self.lifting(x)
+        x, pads = pad_grid(x, self.padding, self.endpoints)
+        for i, (conv, skip) in enumerate(zip(self.spectral, self.skips, strict=True)):
+            x = conv(x) + skip(x)
+            if i < len(self.activations):
+                x = self.activations[i](x)
+        x = crop_grid(x, pads)
+        return self.projection(x)

@@ -1,0 +1,90 @@
+"""A registry of operator models: build one by name, and know how to rebuild a saved one.
+
+Every registered model remembers the name and arguments it was built with
+(:func:`model_spec`), so a checkpoint stores plain data, never pickled code, and
+:func:`build_model` rebuilds the model from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+from torch import nn
+
+__all__ = ["register_model", "build_model", "list_models", "model_spec"]
+
+_MODELS: dict[str, type[nn.Module]] = {}
+
+
+def register_model(name: str):
+    """Class decorator: register ``cls`` under ``name`` and record its init arguments."""
+
+    def decorate(cls: type[nn.Module]) -> type[nn.Module]:
+        if name in _MODELS and _MODELS[name] is not cls:
+            raise ValueError(f"name {name!r} is already registered to {_MODELS[name].__name__}")
+        init = cls.__init__
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self, *args, **kwargs):
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            init(self, *args, **kwargs)
+            arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
+            object.__setattr__(self, "_labkit_spec", (name, arguments))
+
+        cls.__init__ = recording_init
+        _MODELS[name] = cls
+        return cls
+
+    return decorate
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`build_model`.
+
+    Examples
+    --------
+    >>> "fno" in list_models()
+    True
+    """
+    return sorted(_MODELS)
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model by name.
+
+    Examples
+    --------
+    >>> model = build_model("fno", in_channels=1, out_channels=1, modes=(6, 6), width=8)
+    >>> type(model).__name__
+    'FNO'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if name not in _MODELS:
+        raise ValueError(f"name must be one of {list_models()}, got {name!r}")
+    return _MODELS[name](**kwargs)
+
+
+def model_spec(model: nn.Module) -> tuple[str, dict[str, Any]]:
+    """The ``(name, arguments)`` a registered model was built with.
+
+    Examples
+    --------
+    >>> name, args = model_spec(build_model("fno", in_channels=1, out_channels=1, modes=(4,)))
+    >>> name, args["modes"]
+    ('fno', (4,))
+    """
+    inner = getattr(model, "module", model)
+    inner = getattr(inner, "_orig_mod", inner)
+    spec = getattr(inner, "_labkit_spec", None)
+    if spec is None:
+        raise TypeError(
+            f"model must be built from the labkit registry (build_model), got "
+            f"{type(inner).__name__}"
+        )
+    name, arguments = spec
+    return name, dict(arguments)
