@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit._io import atomic_write
+
 __all__ = [
     "MIMETYPE",
     "NotebookError",
@@ -306,19 +308,6 @@ class NotebookRun:
         return d
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _first_line(source: str) -> str:
     lines = [ln for ln in source.strip().splitlines() if ln.strip()]
     return lines[0][:80] if lines else ""
@@ -439,7 +428,8 @@ def run_notebook(
         "seconds": round(seconds, 3),
         "records": results,
     }
-    _write_atomic(results_file, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
+    atomic_write(results_file, lambda fh: fh.write(text.encode()))
     return NotebookRun(name, final, results_file, results, params, seconds)
 
 

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from labkit._checks import check_choice, check_int, check_positive
+from labkit._io import atomic_write
 
 __all__ = ["PDEDataset", "default_cache_dir", "make_dataset"]
 
@@ -263,17 +264,7 @@ def _prepare_cache_dir(cache_dir: str | os.PathLike) -> Path:
 
 def _write_atomic(path: Path, payload: bytes) -> None:
     digest = hashlib.sha256(payload).hexdigest().encode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(_MAGIC + digest + b"\n" + payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: fh.write(_MAGIC + digest + b"\n" + payload))
 
 
 def _read_verified(path: Path) -> dict | None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from labkit._checks import check_int, check_positive, check_type
+from labkit._io import atomic_write
 
 __all__ = ["Volume", "check_voxel_size", "load_npy", "load_raw", "load_tiff", "save_npy"]
 
@@ -155,13 +155,4 @@ def save_npy(path: str | os.PathLike, volume: np.ndarray) -> Path:
     check_type("path", path, (str, os.PathLike))
     check_type("volume", volume, np.ndarray)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, volume, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda fh: np.save(fh, volume, allow_pickle=False))
