@@ -120,6 +120,13 @@ def _plotter(width: int, height: int):
     return plotter
 
 
+@lru_cache(maxsize=1)
+def _render_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="labkit-pyvista")
+
+
 def render_pores(
     view: PoreView,
     *,
@@ -127,7 +134,18 @@ def render_pores(
     size: tuple[int, int] = (460, 400),
     cmap: str | None = None,
 ) -> np.ndarray:
-    """Render the pore voxels of ``view`` off-screen with pyvista; return an RGB image array."""
+    """Render the pore voxels of ``view`` off-screen with pyvista; return an RGB image array.
+
+    The rendering runs on one dedicated thread, which owns the cached plotter's OpenGL context:
+    in a Jupyter kernel widget callbacks may arrive on another thread than the cell that built
+    the viewer, and a context used from another thread draws garbage.
+    """
+    return _render_thread().submit(_render, view, voxel_size, size, cmap).result()
+
+
+def _render(
+    view: PoreView, voxel_size: float, size: tuple[int, int], cmap: str | None
+) -> np.ndarray:
     import pyvista as pv
 
     grid = pv.ImageData(dimensions=np.array(view.kept.shape) + 1, spacing=(voxel_size,) * 3)

@@ -28,9 +28,11 @@ CHROMIUM_ARGS = [
 
 # Fingerprint of what the page draws: the data of every Bokeh ColumnDataSource and the position
 # of every span (HLine/VLine), the pixels of every canvas and the source of every image, looking
-# inside shadow roots (Bokeh and panel render into them).
+# inside shadow roots (Bokeh and panel render into them). Called with an element (e.g. one
+# notebook cell: ``locator.evaluate(DRAWN_STATE_JS)``) the canvases and images are only those
+# inside it, which keeps the probe cheap on a page with many plots.
 DRAWN_STATE_JS = """
-() => {
+(root) => {
   const parts = [];
   const walk = (value) => {
     if (value == null) return 0;
@@ -54,7 +56,7 @@ DRAWN_STATE_JS = """
       }
     }
   }
-  const roots = [document];
+  const roots = [root || document];
   while (roots.length) {
     const root = roots.pop();
     for (const el of root.querySelectorAll("*")) {

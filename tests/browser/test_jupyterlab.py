@@ -5,7 +5,10 @@ A notebook takes part when it declares where its slider is:
 copied into a temporary folder with ``smoke = True`` added to its ``parameters`` cell, opened in
 JupyterLab, run with Run > Run All Cells; then the slider is moved with the keyboard and the test
 checks that a plot changed (canvas pixels, image sources or Bokeh data), and saves a screenshot.
-A generated notebook does the same for a ``labkit.viz`` explorer inside JupyterLab.
+A generated notebook builds every ``labkit.viz`` explorer (``labkit.viz.apps.EXPLORERS``) from
+its demo data, one cell each, and is run once in one kernel; then, per explorer, the first slider
+in that cell is moved and the plots drawn in that cell must change, and the cell is saved as a
+screenshot.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ import nbformat
 import pytest
 from _browser import DRAWN_STATE_JS, fingerprint, free_port, stop, wait_for_http
 
+from labkit.viz.apps import EXPLORERS
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-EXPLORER_NOTEBOOK = "viz_explorer_check.ipynb"
+EXPLORER_NOTEBOOK = "viz_explorers_check.ipynb"
+EXPLORER_NAMES = sorted(EXPLORERS)
 DEFAULT_SLIDER = ".noUi-handle"
 RUN_LIMIT_S = 240
 
@@ -51,23 +57,23 @@ def _smoke_copy(source: Path, target: Path) -> None:
 
 
 def _explorer_notebook(target: Path) -> None:
+    """One cell per explorer, in ``EXPLORER_NAMES`` order, each built from its demo data."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell("# labkit.viz inside JupyterLab (browser test)"),
+        nbformat.v4.new_code_cell("from labkit.viz.apps import DEMOS, EXPLORERS"),
+    ]
+    nb.cells += [
         nbformat.v4.new_code_cell(
-            "from labkit.viz import field_viewer\n"
-            "from labkit.viz.demo import demo_fields\n"
-            "f = demo_fields(nx=64, n_times=12)\n"
-            'field_viewer(f.truth, f.prediction, name="temperature", unit="K", '
-            'index_name="time", index_values=f.times)'
-        ),
+            f'EXPLORERS["{name}"](DEMOS["{name}"]())', metadata={"labkit_explorer": name}
+        )
+        for name in EXPLORER_NAMES
     ]
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
-    nb.metadata["labkit"] = {"browser": {"slider": DEFAULT_SLIDER}}
     nbformat.write(nb, target)
 
 
@@ -174,46 +180,56 @@ def _run_all(page, n_code: int) -> None:
     pytest.fail("Run All Cells did not start any cell")
 
 
-def _stable_state(page) -> str:
-    previous, state = None, page.evaluate(DRAWN_STATE_JS)
+def _stable_state(page, root=None) -> str:
+    """The drawn state of the page (or of element ``root``) once it stops changing."""
+    probe = root.evaluate if root is not None else page.evaluate
+    previous, state = None, probe(DRAWN_STATE_JS)
     while state != previous:
         time.sleep(1.0)
-        previous, state = state, page.evaluate(DRAWN_STATE_JS)
+        previous, state = state, probe(DRAWN_STATE_JS)
     return state
 
 
-def _notebook_names() -> list[str]:
-    return _browser_notebooks() + [EXPLORER_NOTEBOOK]
+def _open_and_run(page, jupyter_lab, notebook: str) -> tuple[float, float]:
+    """Open ``notebook`` in its own workspace, Run All Cells and wait for every cell.
+
+    Returns the seconds until the kernel was idle and the seconds the cells took.
+    """
+    nb = nbformat.read(jupyter_lab["dir"] / notebook, as_version=4)
+    n_code = sum(cell.cell_type == "code" for cell in nb.cells)
+    url = (
+        f"{jupyter_lab['base']}/lab/workspaces/{Path(notebook).stem}/tree/{notebook}"
+        f"?reset&token={jupyter_lab['token']}"
+    )
+    page.goto(url, wait_until="load")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
+    t0 = time.perf_counter()
+    _wait_kernel_idle(page, 120)
+    t1 = time.perf_counter()
+    _run_all(page, n_code)
+    _wait_all_run(page, n_code, RUN_LIMIT_S)
+    return t1 - t0, time.perf_counter() - t1
 
 
-@pytest.mark.parametrize("notebook", _notebook_names())
+def _slider_handle(target):
+    handle = target.locator(".noUi-handle")
+    return handle.first if handle.count() else target
+
+
+@pytest.mark.parametrize("notebook", _browser_notebooks())
 def test_notebook_widgets_react_in_jupyterlab(notebook, jupyter_lab, browser_context, screens_dir):
     path = jupyter_lab["dir"] / notebook
     nb = nbformat.read(path, as_version=4)
     slider = nb.metadata.get("labkit", {}).get("browser", {}).get("slider", DEFAULT_SLIDER)
-    n_code = sum(cell.cell_type == "code" for cell in nb.cells)
     stem = Path(notebook).stem
-    url = (
-        f"{jupyter_lab['base']}/lab/workspaces/{stem}/tree/{notebook}"
-        f"?reset&token={jupyter_lab['token']}"
-    )
     page = browser_context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(url, wait_until="load")
-        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
-        t0 = time.perf_counter()
-        _wait_kernel_idle(page, 120)
-        t1 = time.perf_counter()
-        _run_all(page, n_code)
-        _wait_all_run(page, n_code, RUN_LIMIT_S)
-        t2 = time.perf_counter()
-
+        ready_s, ran_s = _open_and_run(page, jupyter_lab, notebook)
         target = page.locator(slider).first
         target.wait_for(timeout=60_000)
-        handle = target.locator(".noUi-handle")
-        handle = handle.first if handle.count() else target
+        handle = _slider_handle(target)
         handle.scroll_into_view_if_needed()
         before = _stable_state(page)
         page.screenshot(path=str(screens_dir / f"lab_{stem}_before.png"))
@@ -229,9 +245,97 @@ def test_notebook_widgets_react_in_jupyterlab(notebook, jupyter_lab, browser_con
         raise
     finally:
         page.close()
-    print(f"{notebook}: kernel ready in {t1 - t0:.0f} s, ran in {t2 - t1:.0f} s")
+    print(f"{notebook}: kernel ready in {ready_s:.0f} s, ran in {ran_s:.0f} s")
     print(
         f"{notebook}: reacted in {reacted_s:.2f} s ({fingerprint(before)} -> {fingerprint(after)})"
     )
     assert after != before
+    assert not [e for e in errors if "ResizeObserver" not in e], f"JavaScript errors: {errors}"
+
+
+@pytest.fixture(scope="module")
+def explorers_page(jupyter_lab, browser_context, screens_dir):
+    """The generated notebook with every explorer, run once (one kernel) and left open."""
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        ready_s, ran_s = _open_and_run(page, jupyter_lab, EXPLORER_NOTEBOOK)
+    except BaseException:
+        page.screenshot(path=str(screens_dir / "lab_explorers_failed.png"), full_page=True)
+        page.close()
+        raise
+    print(f"{EXPLORER_NOTEBOOK}: kernel ready in {ready_s:.0f} s, ran in {ran_s:.0f} s")
+    yield page, errors
+    page.close()
+
+
+# Fraction of pure-white pixels of every loaded <img> under an element (shadow roots included).
+# The explorers draw images (the pore viewer's pyvista view) on a white background; an image
+# with none is noise, e.g. from an OpenGL context used on the wrong thread.
+IMAGE_WHITE_JS = """
+(root) => {
+  const out = [], roots = [root];
+  while (roots.length) {
+    const r = roots.pop();
+    for (const el of r.querySelectorAll("*")) {
+      if (el.shadowRoot) roots.push(el.shadowRoot);
+      if (el.tagName !== "IMG" || !el.complete || !el.naturalWidth) continue;
+      const c = document.createElement("canvas");
+      c.width = el.naturalWidth; c.height = el.naturalHeight;
+      const ctx = c.getContext("2d"); ctx.drawImage(el, 0, 0);
+      const d = ctx.getImageData(0, 0, c.width, c.height).data;
+      let white = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        white += d[i] === 255 && d[i + 1] === 255 && d[i + 2] === 255;
+      }
+      out.push(white / (d.length / 4));
+    }
+  }
+  return out;
+}
+"""
+MIN_WHITE = 0.2
+
+
+@pytest.mark.parametrize("name", EXPLORER_NAMES)
+def test_explorer_reacts_in_jupyterlab(name, explorers_page, screens_dir):
+    page, errors = explorers_page
+    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(1 + EXPLORER_NAMES.index(name))
+    output = cell.locator(".jp-OutputArea")
+    try:
+        assert f'EXPLORERS["{name}"]' in cell.locator(".jp-InputArea").inner_text()
+        output.locator("canvas").first.wait_for(state="attached", timeout=60_000)
+        handle = output.locator(".noUi-handle").first
+        handle.wait_for(timeout=60_000)
+        handle.scroll_into_view_if_needed()
+        before = _stable_state(page, output)
+        assert "canvas:" in before, f"{name}: no canvas was drawn in JupyterLab"
+        cell.screenshot(path=str(screens_dir / f"lab_explorer_{name}_before.png"))
+        white_before = output.evaluate(IMAGE_WHITE_JS)
+        handle.focus()
+        start = time.perf_counter()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            f"([root, before]) => ({DRAWN_STATE_JS})(root) !== before",
+            arg=[output.element_handle(), before],
+            timeout=30_000,
+        )
+        reacted_s = time.perf_counter() - start
+        after = _stable_state(page, output)
+        white_after = output.evaluate(IMAGE_WHITE_JS)
+        cell.screenshot(path=str(screens_dir / f"lab_explorer_{name}.png"))
+    except BaseException:
+        page.screenshot(path=str(screens_dir / f"lab_explorer_{name}_failed.png"))
+        raise
+    print(
+        f"{name} in JupyterLab: reacted in {reacted_s:.2f} s "
+        f"({fingerprint(before)} -> {fingerprint(after)})"
+    )
+    assert after != before
+    for when, fractions in (("before", white_before), ("after", white_after)):
+        assert all(f >= MIN_WHITE for f in fractions), (
+            f"{name}: an image {when} the move is not drawn on white (white fractions "
+            f"{[round(f, 3) for f in fractions]}): noise instead of a picture"
+        )
     assert not [e for e in errors if "ResizeObserver" not in e], f"JavaScript errors: {errors}"
