@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import torch
+from _timing import timed
 
 from labkit.pde import burgers, gaussian_random_field
 
@@ -40,16 +40,6 @@ def classic_scheme(u0, nu, t_final, dt):
         u_tilde = (-dt * adv + rhs * u_h) / lhs
         u_h = (-dt * 0.5 * (adv + advection(u_tilde)) + rhs * u_h) / lhs
     return torch.fft.irfft(u_h, n=n)
-
-
-def timed(fn):
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - start
 
 
 def rel_error(u, ref):

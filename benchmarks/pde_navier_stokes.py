@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import torch
+from _timing import timed
 
 from labkit.pde import gaussian_random_field
 from labkit.pde import navier_stokes as ns
@@ -60,16 +60,6 @@ def classic_fno_scheme(w0, f, nu, t_final, dt):
 
 def rel_error(w, ref):
     return float(torch.linalg.vector_norm(w - ref) / torch.linalg.vector_norm(ref))
-
-
-def timed(fn):
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    out = fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - start
 
 
 def stability_scan(w0, nu, steps):
