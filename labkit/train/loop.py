@@ -172,6 +172,14 @@ def _schedule(name: str | None, optimizer, total: int, warmup: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def _check_compile(compile: bool | str) -> None:
+    if isinstance(compile, bool):
+        return
+    if not isinstance(compile, str):
+        raise TypeError(f"compile must be a bool or a backend name, got {type(compile).__name__}")
+    check_choice("compile", compile, torch.compiler.list_backends(exclude_tags=()))
+
+
 def _show_progress(progress: bool | None, ctx: DistributedContext) -> bool:
     if not ctx.is_main:
         return False
@@ -241,7 +249,7 @@ def fit(
     grad_clip: float | None = 1.0,
     eval_every: int | None = None,
     callbacks: Sequence[Callback] = (),
-    compile: bool = False,
+    compile: bool | str = False,
     amp: bool | None = None,
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
@@ -278,8 +286,12 @@ def fit(
         Evaluate on ``val`` every this many steps (default: each epoch end).
     callbacks : sequence of Callback
         Hooks called at train start, each step, evaluation, epoch end and train end.
-    compile : bool
-        Run the model through ``torch.compile``.
+    compile : bool or str
+        Run the model through ``torch.compile``: ``True`` with its default backend (inductor,
+        which generates kernels and may take minutes on CPU), a string to choose the backend
+        (``"eager"`` and ``"aot_eager"`` trace the model in seconds and run the usual kernels;
+        see ``torch.compiler.list_backends(exclude_tags=())``), ``False`` not at all. Checkpoints
+        hold the plain model's weights either way.
     amp : bool, optional
         bf16 autocast; default on for CUDA, always off on CPU.
     checkpoint : path, optional
@@ -319,6 +331,7 @@ def fit(
         check_positive("grad_clip", grad_clip)
     if eval_every is not None:
         check_int("eval_every", eval_every, minimum=1)
+    _check_compile(compile)
     device = select_device(device)
     ctx = init_distributed(device)
     if ctx.enabled and device.type == "cuda":
@@ -346,8 +359,10 @@ def fit(
     if ctx.enabled:
         ids = [device.index] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if compile:
+    if compile is True:
         net = torch.compile(net)
+    elif compile:
+        net = torch.compile(net, backend=compile)
     sync_every = sync_every or (25 if device.type == "cuda" else 1)
     micro = micro_batch or batch_size
     state = TrainState(model, opt, history, start_epoch, step, total_steps, device, ctx)
