@@ -160,3 +160,37 @@ def test_bad_directions_and_grids():
         loss_surface(model, F.cross_entropy, batch, normalization="global")
     with pytest.raises(ValueError, match="trajectory"):
         pca_directions([params])
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_first_layer_factoring_matches_full_evaluation(train):
+    """The first layer's output is linear in its parameters: factoring it changes no value."""
+    torch.manual_seed(2)
+    mlp = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.SiLU(), torch.nn.Linear(16, 3)
+    )
+    mlp[0].bias.requires_grad_(False)  # a frozen first-layer tensor stays at its value
+    x, y = torch.randn(20, 8), torch.randint(0, 3, (20,))
+    grid = np.linspace(-1, 1, 6)
+    kwargs = dict(grid=grid, bias="keep", seed=4, train=train)
+    for model, data_ in ((mlp, (x, y)), (cnn(), data())):
+        fast = loss_surface(model, F.cross_entropy, data_, **kwargs)
+        full = loss_surface(model, F.cross_entropy, data_, factor_first_layer=False, **kwargs)
+        assert fast.first_layer_factored and not full.first_layer_factored
+        np.testing.assert_allclose(fast.loss, full.loss, rtol=2e-5)
+
+
+def test_models_that_do_not_start_with_a_linear_layer_run_whole():
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = cnn()
+
+        def forward(self, x):
+            return self.net(x)
+
+    x, y = data()
+    res = loss_surface(Wrapped(), F.cross_entropy, (x, y), grid=np.linspace(-1, 1, 3))
+    assert not res.first_layer_factored
+    ref = loss_surface(cnn(), F.cross_entropy, (x, y), grid=np.linspace(-1, 1, 3))
+    np.testing.assert_allclose(res.loss, ref.loss, rtol=1e-5)

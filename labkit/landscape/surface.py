@@ -15,6 +15,7 @@ from labkit._checks import check_choice, check_int, check_positive
 
 from .closure import Batch, loss_closure
 from .directions import NORMALIZATIONS, check_direction, random_direction
+from .first_layer import split_first_layer
 from .params import Params, numel
 
 __all__ = ["SurfaceResult", "loss_surface"]
@@ -45,6 +46,7 @@ class SurfaceResult:
     vectorized: bool
     seconds: float
     directions: list[Params] = field(repr=False)
+    first_layer_factored: bool = False
 
     def curvature(self) -> np.ndarray:
         """Second derivative of the loss along each direction at the origin.
@@ -78,6 +80,7 @@ class SurfaceResult:
             "chunk_size": self.chunk_size,
             "vectorized": self.vectorized,
             "seconds": self.seconds,
+            "first_layer_factored": self.first_layer_factored,
         }
 
 
@@ -121,17 +124,64 @@ def _stack(origin: Params, dirs: list[Params], coef: torch.Tensor) -> Params:
     }
 
 
-def _looped(batch_loss, stacked: Params, batch) -> torch.Tensor:
-    m = next(iter(stacked.values())).shape[0]
-    return torch.stack([batch_loss({k: v[i] for k, v in stacked.items()}, batch) for i in range(m)])
+class _ChunkLoss:
+    """Loss at a chunk of grid points, by ``vmap`` over stacked parameter sets or by a loop.
+
+    With ``split`` (a model whose first layer is linear in its parameters, see
+    :mod:`.first_layer`) the first layer runs once per direction and batch, and each grid point
+    evaluates only the rest of the model on its combination of those outputs.
+    """
+
+    def __init__(self, loss_fn, origin: Params, dirs: list[Params], split) -> None:
+        self.loss, self.split = loss_fn.loss, split
+        self.model = loss_fn.model if split is None else split.rest
+        buffers = loss_fn.buffers if split is None else split.others(loss_fn.buffers)
+        self.buffers, self.origin, self.dirs = buffers, origin, dirs
+        if split is not None:
+            self.origin = split.others(origin)
+            self.dirs = [split.others(d) for d in dirs]
+            self.first_origin, self.first_dirs = origin, dirs
+            self.first_fixed = loss_fn.buffers
+        self._heads = None
+        self.vmapped = {
+            False: vmap(self.point_loss, in_dims=(0, None, None)),
+            True: vmap(self.point_loss, in_dims=(0, 0, None)),
+        }
+
+    def point_loss(self, params: Params, inputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = functional_call(self.model, {**self.buffers, **params}, (inputs,))
+        return self.loss(out, y)
+
+    def start_batch(self, batch) -> None:
+        """Evaluate the first layer at the origin and along each direction for ``batch``."""
+        if self.split is not None:
+            self._heads = self.split.outputs(
+                batch[0], self.first_origin, self.first_dirs, self.first_fixed
+            )
+
+    def __call__(self, coef: torch.Tensor, batch, vectorized: bool) -> torch.Tensor:
+        stacked = _stack(self.origin, self.dirs, coef)
+        per_point = self.split is not None
+        inputs = self.split.combine(self._heads, coef) if per_point else batch[0]
+        y = batch[1]
+        if vectorized:
+            return self.vmapped[per_point](stacked, inputs, y)
+        return torch.stack(
+            [
+                self.point_loss(
+                    {k: v[i] for k, v in stacked.items()}, inputs[i] if per_point else inputs, y
+                )
+                for i in range(len(coef))
+            ]
+        )
 
 
-def _faster(evaluate, stacked: Params, batch) -> tuple[bool, torch.Tensor]:
+def _faster(chunk_loss: _ChunkLoss, coef: torch.Tensor, batch) -> tuple[bool, torch.Tensor]:
     """Evaluate one chunk both ways; return the faster way and the values."""
     seconds, values = {}, None
     for way in (True, False):
         t0 = time.perf_counter()
-        values = evaluate[way](stacked, batch)
+        values = chunk_loss(coef, batch, way)
         seconds[way] = time.perf_counter() - t0
     return min(seconds, key=seconds.get), values
 
@@ -151,6 +201,7 @@ def loss_surface(
     chunk_size: int | None = None,
     memory_budget: float = 2**28,
     vectorize: bool | None = None,
+    factor_first_layer: bool = True,
 ) -> SurfaceResult:
     """Loss of ``model`` on a 1-D or 2-D grid ``params + a d_1 (+ b d_2)``.
 
@@ -188,6 +239,12 @@ def loss_surface(
         chunk's parameter sets are still built at once). ``None`` (default) times both on the
         first chunk and keeps the faster: ``vmap`` wins when a single evaluation is small
         (overhead-bound, or on a GPU), a plain loop can win for compute-bound models on a CPU.
+    factor_first_layer : bool
+        When the model is an ``nn.Sequential`` starting with a layer that is linear in its
+        parameters (``nn.Linear``, a convolution), evaluate that layer once at the origin and
+        once along each direction, and give each grid point the exact linear combination of
+        those outputs (see :mod:`labkit.landscape.first_layer`). ``False`` runs the whole
+        model at every point.
 
     Returns
     -------
@@ -240,21 +297,20 @@ def loss_surface(
 
     if vectorize not in (None, True, False):
         raise TypeError(f"vectorize must be None, True or False, got {vectorize!r}")
-    evaluate = {
-        True: vmap(loss_fn.batch_loss, in_dims=(0, None)),
-        False: lambda stacked, batch: _looped(loss_fn.batch_loss, stacked, batch),
-    }
+    split = split_first_layer(loss_fn.model) if factor_first_layer else None
+    chunk_loss = _ChunkLoss(loss_fn, origin, dirs, split)
     values = torch.zeros(n_points, dtype=torch.float64)
     count = 0
     with torch.no_grad():
         for batch in loss_fn.batches():
             nb = len(batch[0])
+            chunk_loss.start_batch(batch)
             for i in range(0, n_points, chunk_size):
-                stacked = _stack(origin, dirs, coef[i : i + chunk_size])
+                chunk = coef[i : i + chunk_size]
                 if vectorize is None:
-                    vectorize, chunk_values = _faster(evaluate, stacked, batch)
+                    vectorize, chunk_values = _faster(chunk_loss, chunk, batch)
                 else:
-                    chunk_values = evaluate[vectorize](stacked, batch)
+                    chunk_values = chunk_loss(chunk, batch, vectorize)
                 values[i : i + chunk_size] += nb * chunk_values.double().cpu()
             count += nb
     values = (values / count).numpy().reshape([len(a) for a in axes])
@@ -267,5 +323,6 @@ def loss_surface(
         chunk_size=chunk_size,
         vectorized=bool(vectorize),
         seconds=time.perf_counter() - t0,
+        first_layer_factored=split is not None,
         directions=dirs,
     )
