@@ -65,6 +65,8 @@ def test_direct_and_cg_agree_and_keep_type_shape_dtype():
     iterative = darcy.solve(a, method="cg", tol=1e-10)
     assert direct.shape == a.shape and direct.dtype == torch.float32
     torch.testing.assert_close(iterative, direct, atol=1e-6, rtol=0)
+    for method in ("recycled", "two-level"):
+        torch.testing.assert_close(darcy.solve(a, method=method), direct, atol=1e-6, rtol=0)
     assert float(direct[:, 0].abs().max()) == 0 and float(direct[:, :, -1].abs().max()) == 0
     numpy_u = darcy.solve(a.numpy())
     assert isinstance(numpy_u, np.ndarray)

@@ -17,6 +17,12 @@ def test_darcy_pairs_are_channels_first_float32_and_solve_the_pde():
     torch.testing.assert_close(u[0], darcy.solve(a[0].double()).float(), atol=1e-6, rtol=1e-5)
 
 
+def test_darcy_two_level_solver_gives_the_same_data():
+    direct = make_dataset("darcy", 3, resolution=33, seed=2, cache_dir=False)
+    two_level = make_dataset("darcy", 3, resolution=33, seed=2, cache_dir=False, method="two-level")
+    torch.testing.assert_close(two_level.targets, direct.targets, atol=1e-6, rtol=1e-5)
+
+
 def test_darcy_subsamples_a_finer_solve():
     ds = make_dataset("darcy", 2, resolution=9, seed=1, cache_dir=False, solve_resolution=17)
     fine = make_dataset("darcy", 2, resolution=17, seed=1, cache_dir=False)

@@ -6,7 +6,14 @@ import scipy.sparse.linalg
 import torch
 
 from labkit.pde import darcy, darcy_coefficient
-from labkit.pde.krylov import RecyclingCG, cg, greedy_similarity_order
+from labkit.pde.krylov import (
+    CoarseSpace,
+    RecyclingCG,
+    _CoarseCorrection,
+    cg,
+    greedy_similarity_order,
+    linear_interpolation,
+)
 
 
 def test_batched_pcg_matches_dense_solves():
@@ -69,3 +76,84 @@ def test_bad_krylov_arguments():
         RecyclingCG(n_recycle=0)
     with pytest.raises(ValueError, match="b must have shape"):
         RecyclingCG().solve(lambda x: x, torch.ones(2, 3))
+
+
+def test_linear_interpolation_matches_numpy_interp():
+    fine, coarse = 13, 4
+    p = linear_interpolation(fine, coarse)
+    values = torch.tensor([0.3, -1.0, 2.0, 0.5], dtype=torch.float64)
+    x = np.arange(1, fine + 1) / (fine + 1)
+    nodes = np.concatenate([[0.0], np.arange(1, coarse + 1) / (coarse + 1), [1.0]])
+    expected = np.interp(x, nodes, np.concatenate([[0.0], values.numpy(), [0.0]]))
+    np.testing.assert_allclose((p @ values).numpy(), expected, atol=1e-14)
+    with pytest.raises(ValueError, match="coarse"):
+        linear_interpolation(3, 4)
+
+
+def test_coarse_space_is_the_kronecker_product_and_restrict_is_its_transpose():
+    gen = torch.Generator().manual_seed(1)
+    rows = torch.rand(6, 3, generator=gen, dtype=torch.float64)
+    cols = torch.rand(5, 2, generator=gen, dtype=torch.float64)
+    space = CoarseSpace(rows, cols)
+    w = torch.kron(rows, cols)
+    v = torch.randn(2, 30, generator=gen, dtype=torch.float64)
+    y = torch.randn(2, 6, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(space.restrict(v), v @ w)
+    torch.testing.assert_close(space.prolong(y), y @ w.T)
+    torch.testing.assert_close(space.restrict(v[:1]), v[:1] @ w)
+    torch.testing.assert_close(space.prolong(y[:1]), y[:1] @ w.T)
+    with pytest.raises(ValueError, match="rows"):
+        CoarseSpace(torch.ones(3), cols)
+
+
+@pytest.mark.parametrize("coarse", [7, 6, 10])
+def test_darcy_galerkin_matrix_equals_products_with_the_operator(coarse):
+    a = darcy_coefficient(33, batch=2, seed=3, dtype=torch.float64)
+    op = darcy.DarcyOperator.from_coefficient(a)
+    space = CoarseSpace.linear((31, 31), coarse)
+    fast = op.galerkin(space)
+    for i in range(2):
+        w = space.prolong(torch.eye(space.size, dtype=torch.float64))
+        dense = torch.from_numpy(op.to_scipy(i) @ w.numpy().T).T
+        torch.testing.assert_close(fast[i], w @ dense.T, rtol=1e-12, atol=1e-9)
+    with pytest.raises(ValueError, match="space"):
+        op.galerkin(CoarseSpace.linear((30, 31), 5))
+
+
+def test_coarse_correction_is_an_a_orthogonal_projection():
+    a = darcy_coefficient(17, batch=1, seed=4, dtype=torch.float64)
+    op = darcy.DarcyOperator.from_coefficient(a)
+    mat = torch.from_numpy(op.to_scipy(0).toarray())
+    space = CoarseSpace.linear((15, 15), 5)
+    gen = torch.Generator().manual_seed(2)
+    u = torch.randn(3, 225, generator=gen, dtype=torch.float64)
+    correction = _CoarseCorrection(space, op.galerkin(space)[0], u, u @ mat)
+    w = torch.cat([space.prolong(torch.eye(25, dtype=torch.float64)), u])
+    c = correction(torch.eye(225, dtype=torch.float64))
+    torch.testing.assert_close(c, c.T)
+    assert float(torch.linalg.eigvalsh(c).min()) > -1e-12
+    torch.testing.assert_close(c @ mat @ c, c, rtol=1e-9, atol=1e-12)
+    b = torch.randn(1, 225, generator=gen, dtype=torch.float64)
+    residual = b - correction(b) @ mat
+    assert float((residual @ w.T).abs().max()) < 1e-10 * float(b.abs().max()) * 225
+
+
+def test_two_level_sequence_matches_direct_solves_with_fewer_iterations():
+    a = darcy_coefficient(33, batch=6, seed=6, dtype=torch.float64)
+    tol = 1e-8
+    independent = darcy.solve_sequence(a, tol=tol, recycle=False, sort=False)
+    coarse_only = darcy.solve_sequence(a, tol=tol, recycle=False, sort=False, coarse=7)
+    both = darcy.solve_sequence(a, tol=tol, n_recycle=4, n_directions=20, coarse=7)
+    op = darcy.DarcyOperator.from_coefficient(a)
+    b = np.ones(31 * 31)
+    for i in range(6):
+        mat = op.to_scipy(i)
+        exact = scipy.sparse.linalg.spsolve(mat, b)
+        for res in (coarse_only, both):
+            x = res.u[i, 1:-1, 1:-1].reshape(-1).numpy()
+            assert np.linalg.norm(b - mat @ x) <= 1.01 * tol * np.linalg.norm(b)
+            assert np.abs(x - exact).max() < 1e-5 * np.abs(exact).max()
+    assert coarse_only.iterations.sum() < 0.5 * independent.iterations.sum()
+    assert both.iterations.sum() < 0.5 * independent.iterations.sum()
+    with pytest.raises(ValueError, match="coarse"):
+        darcy.solve_sequence(a, coarse=-1)

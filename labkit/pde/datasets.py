@@ -228,7 +228,7 @@ def _resolve_params(problem: str, resolution: int, params: dict) -> dict:
             f"forcing must be None or 'fno' for a cached dataset, got {p['forcing']!r}"
         )
     if problem == "darcy":
-        check_choice("method", p["method"], ["direct", "cg"])
+        check_choice("method", p["method"], ["direct", "cg", "two-level"])
         if not isinstance(p["f"], (int, float)) or not math.isfinite(p["f"]):
             raise ValueError(f"f must be a finite number for a cached dataset, got {p['f']!r}")
     return p
@@ -317,7 +317,8 @@ def make_dataset(
     device
         Where to generate (the stored tensors are on the CPU). The same seed gives the same
         inputs on every device; Darcy's ``method="direct"`` always solves on the CPU, use
-        ``method="cg"`` to solve on the device.
+        ``method="cg"`` or ``"two-level"`` (two-level PCG, see :func:`labkit.pde.darcy.solve`)
+        to solve on the device.
     **params
         Problem parameters. Darcy: ``alpha=2, tau=3, a_plus=12, a_minus=3, f=1,
         solve_resolution=resolution, method="direct"`` (data solved on ``solve_resolution``

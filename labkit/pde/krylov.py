@@ -18,7 +18,14 @@ import torch
 
 from labkit._checks import check_int, check_positive
 
-__all__ = ["CGResult", "RecyclingCG", "cg", "greedy_similarity_order"]
+__all__ = [
+    "CGResult",
+    "CoarseSpace",
+    "RecyclingCG",
+    "cg",
+    "greedy_similarity_order",
+    "linear_interpolation",
+]
 
 MatVec = Callable[[torch.Tensor], torch.Tensor]
 
@@ -120,14 +127,180 @@ def cg(
     return CGResult(x, iterations.cpu(), residual.cpu(), (residual <= tol * 1.01).cpu())
 
 
+def linear_interpolation(
+    fine: int,
+    coarse: int,
+    *,
+    dtype: torch.dtype = torch.float64,
+    device: str | torch.device | None = None,
+) -> torch.Tensor:
+    """Piecewise-linear interpolation from ``coarse`` to ``fine`` equispaced interior nodes.
+
+    Both grids cover the open interval ``(0, 1)`` with zero boundary values: fine node ``i`` sits
+    at ``(i + 1) / (fine + 1)`` and coarse node ``j`` at ``(j + 1) / (coarse + 1)``. Column ``j``
+    is the hat function of coarse node ``j`` sampled on the fine nodes.
+
+    Parameters
+    ----------
+    fine, coarse
+        Numbers of interior nodes, ``1 <= coarse <= fine``.
+    dtype, device
+        Of the returned matrix.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[fine, coarse]``.
+
+    Examples
+    --------
+    >>> linear_interpolation(3, 1).flatten().tolist()
+    [0.5, 1.0, 0.5]
+    """
+    fine = check_int("fine", fine, minimum=1)
+    coarse = check_int("coarse", coarse, minimum=1)
+    if coarse > fine:
+        raise ValueError(f"coarse must be <= fine = {fine}, got {coarse}")
+    x = torch.arange(1, fine + 1, dtype=torch.float64) / (fine + 1)
+    nodes = torch.arange(1, coarse + 1, dtype=torch.float64) / (coarse + 1)
+    hats = (1 - (x[:, None] - nodes[None, :]).abs() * (coarse + 1)).clamp_min(0)
+    return hats.to(dtype=dtype, device=device)
+
+
+@dataclass
+class CoarseSpace:
+    """A tensor-product coarse space ``W = P_0 (x) P_1`` on a grid of ``m0 x m1`` unknowns.
+
+    Fine vectors are ``[B, m0 * m1]`` (row-major grids), coarse vectors ``[B, c0 * c1]``.
+    :meth:`restrict` applies ``W^T`` and :meth:`prolong` applies ``W``, each as two small
+    matrix products, so a coarse correction costs far less than a dense ``W``.
+
+    Parameters
+    ----------
+    rows, cols
+        ``P_0`` (``[m0, c0]``) and ``P_1`` (``[m1, c1]``), both of full column rank.
+
+    Examples
+    --------
+    >>> space = CoarseSpace.linear((7, 7), 3)
+    >>> space.size, space.fine_size
+    (9, 49)
+    >>> w = space.prolong(torch.eye(9, dtype=torch.float64))
+    >>> torch.allclose(space.restrict(w), w @ w.T)
+    True
+    """
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            if not isinstance(value, torch.Tensor) or value.ndim != 2:
+                raise ValueError(
+                    f"{name} must be a 2-D tensor, got {getattr(value, 'shape', value)}"
+                )
+        self._rows_t = self.rows.T.contiguous()
+        self._cols_t = self.cols.T.contiguous()
+
+    @classmethod
+    def linear(
+        cls,
+        shape: tuple[int, int],
+        coarse: int,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device | None = None,
+    ) -> CoarseSpace:
+        """Bilinear hat functions of a ``coarse x coarse`` grid (:func:`linear_interpolation`)."""
+        rows = linear_interpolation(shape[0], coarse, dtype=dtype, device=device)
+        cols = linear_interpolation(shape[1], coarse, dtype=dtype, device=device)
+        return cls(rows, cols)
+
+    @property
+    def size(self) -> int:
+        """Dimension ``c0 * c1`` of the coarse space."""
+        return self.rows.shape[1] * self.cols.shape[1]
+
+    @property
+    def fine_size(self) -> int:
+        """Number ``m0 * m1`` of fine unknowns."""
+        return self.rows.shape[0] * self.cols.shape[0]
+
+    def restrict(self, v: torch.Tensor) -> torch.Tensor:
+        """``W^T v`` for fine vectors ``[B, m0 * m1]``."""
+        if v.shape[0] == 1:
+            grid = v.view(self.rows.shape[0], self.cols.shape[0])
+            return torch.mm(torch.mm(self._rows_t, grid), self.cols).view(1, -1)
+        grid = v.reshape(-1, self.rows.shape[0], self.cols.shape[0])
+        return (self._rows_t @ grid @ self.cols).reshape(v.shape[0], -1)
+
+    def prolong(self, y: torch.Tensor) -> torch.Tensor:
+        """``W y`` for coarse vectors ``[B, c0 * c1]``."""
+        if y.shape[0] == 1:
+            grid = y.reshape(self.rows.shape[1], self.cols.shape[1])
+            return torch.mm(torch.mm(self.rows, grid), self._cols_t).view(1, -1)
+        grid = y.reshape(-1, self.rows.shape[1], self.cols.shape[1])
+        return (self.rows @ grid @ self._cols_t).reshape(y.shape[0], -1)
+
+    def galerkin(self, matvec: MatVec) -> torch.Tensor:
+        """The Galerkin matrix ``W^T A W`` (``[q, q]``) from ``q = c0 c1`` products with ``A``."""
+        eye = torch.eye(self.size, dtype=self.rows.dtype, device=self.rows.device)
+        product = self.restrict(matvec(self.prolong(eye)))
+        return 0.5 * (product + product.T)
+
+
+class _CoarseCorrection:
+    """``r -> W E^-1 W^T r`` for ``W = [coarse space, recycled rows]`` and ``E = W^T A W``."""
+
+    def __init__(
+        self,
+        coarse: CoarseSpace | None,
+        coarse_matrix: torch.Tensor | None,
+        u: torch.Tensor | None,
+        au: torch.Tensor | None,
+    ) -> None:
+        self.coarse, self.u = coarse, u
+        self.q = coarse.size if coarse is not None else 0
+        blocks = []
+        if coarse is not None:
+            blocks.append(coarse_matrix)
+        if u is not None:
+            uau = 0.5 * (u @ au.T + au @ u.T)
+            if coarse is not None:
+                cross = coarse.restrict(au)
+                blocks = [torch.cat([coarse_matrix, cross.T], 1), torch.cat([cross, uau], 1)]
+            else:
+                blocks.append(uau)
+        matrix = torch.cat(blocks, 0)
+        self.chol, info = torch.linalg.cholesky_ex(matrix)
+        self.ok = int(info) == 0
+        self.inverse = torch.cholesky_inverse(self.chol) if self.ok else None
+
+    def __call__(self, r: torch.Tensor) -> torch.Tensor:
+        if self.coarse is not None and self.u is not None:
+            y = torch.cat([self.coarse.restrict(r), r @ self.u.T], 1) @ self.inverse
+            return torch.addmm(self.coarse.prolong(y[:, : self.q]), y[:, self.q :], self.u)
+        if self.coarse is not None:
+            return self.coarse.prolong(self.coarse.restrict(r) @ self.inverse)
+        return (r @ self.u.T) @ self.inverse @ self.u
+
+
 @dataclass
 class RecyclingCG:
-    """Deflated PCG that carries a recycle space from one system to the next.
+    """Deflated or two-level PCG that carries a recycle space from one system to the next.
 
     Solve a sequence of similar SPD systems one after another with :meth:`solve`. The first
     ``n_directions`` search directions of each solve, together with the current space, give by a
-    Rayleigh-Ritz step the ``n_recycle`` approximate slowest eigenvectors of ``M^-1 A`` that
-    deflate the next solve.
+    Rayleigh-Ritz step the ``n_recycle`` approximate slowest eigenvectors of ``D^-1 A`` that
+    deflate the next solve (deflated CG, Saad et al. 2000, with recycled CG's update).
+
+    With a :class:`CoarseSpace` (its Galerkin matrix given for every system), ``W`` = [coarse
+    space, recycled vectors] enters instead as the additive correction ``W E^-1 W^T``,
+    ``E = W^T A W``, of the Jacobi preconditioner ("AD" in Tang, Nabben, Vuik and Erlangga
+    2009): on Jacobi-scaled problems as effective as deflation with the same ``W`` and, unlike
+    it, with no extra product with ``A`` per iteration. The Rayleigh-Ritz step then works in the
+    ``A``-orthogonal complement of the coarse space.
 
     Parameters
     ----------
@@ -140,8 +313,8 @@ class RecyclingCG:
     warm_start
         Start each solve from the previous solution (useful when neighbours are similar).
     recycle
-        ``False`` turns the solver into plain independent PCG (the same loop, no deflation),
-        the fair baseline.
+        ``False`` carries nothing between solves: with no coarse space this is plain
+        independent PCG (the same loop), the fair baseline.
 
     Examples
     --------
@@ -169,42 +342,86 @@ class RecyclingCG:
         check_positive("tol", self.tol)
 
     def solve(
-        self, matvec: MatVec, b: torch.Tensor, *, diagonal: torch.Tensor | None = None
+        self,
+        matvec: MatVec,
+        b: torch.Tensor,
+        *,
+        diagonal: torch.Tensor | None = None,
+        coarse: CoarseSpace | None = None,
+        coarse_matrix: torch.Tensor | None = None,
     ) -> CGResult:
-        """Solve one system ``A x = b`` (``b`` of shape ``[1, N]``) and update the space."""
+        """Solve one system ``A x = b`` (``b`` of shape ``[1, N]``) and update the space.
+
+        Parameters
+        ----------
+        matvec
+            Maps ``[B, N]`` to ``[B, N]`` (each row multiplied by ``A``).
+        b
+            Right-hand side, ``[1, N]``.
+        diagonal
+            ``diag(A)`` for the Jacobi preconditioner, ``[1, N]``; ``None``: none.
+        coarse
+            A coarse space of ``N`` fine unknowns added to the recycled vectors.
+        coarse_matrix
+            Its Galerkin matrix ``W^T A W`` for this ``A``; computed with ``matvec`` if omitted.
+        """
         if b.ndim != 2 or b.shape[0] != 1:
             raise ValueError(f"b must have shape [1, N], got {tuple(b.shape)}")
         n = b.shape[1]
+        if coarse is not None and diagonal is None:
+            raise ValueError("diagonal is required with a coarse space (Jacobi scaling)")
+        if coarse is not None and coarse.fine_size != n:
+            raise ValueError(f"coarse must act on {n} unknowns, got {coarse.fine_size}")
+        if coarse is not None and coarse_matrix is None:
+            coarse_matrix = coarse.galerkin(matvec)
+        if coarse_matrix is not None and coarse_matrix.shape != (coarse.size,) * 2:
+            raise ValueError(
+                f"coarse_matrix must have shape {(coarse.size,) * 2}, "
+                f"got {tuple(coarse_matrix.shape)}"
+            )
         maxiter = 10 * n if self.maxiter is None else self.maxiter
         u = self.basis
         if u is not None and u.shape[1] != n:
             raise ValueError(f"b has {n} unknowns but the recycle space has {u.shape[1]}")
         b_norm = float(torch.linalg.vector_norm(b)) or 1.0
-        warm = self.warm_start and self.previous is not None and self.previous.shape == b.shape
-        x = self.previous.clone() if warm else torch.zeros_like(b)
-        r = b - matvec(x) if warm else b.clone()
         au = matvec(u) if u is not None else None
         matvecs = 0 if u is None else u.shape[0]
-        if u is not None:
-            chol, info = torch.linalg.cholesky_ex(0.5 * (u @ au.T + au @ u.T))
-            if int(info) != 0:
+        correction = None
+        if coarse is not None or u is not None:
+            correction = _CoarseCorrection(coarse, coarse_matrix, u, au)
+            if not correction.ok and u is not None:
                 u = au = None
-        if u is not None:
-            x = x + torch.cholesky_solve(u @ r.T, chol).T @ u
-            r = b - matvec(x)
+                correction = _CoarseCorrection(coarse, coarse_matrix, None, None)
+            if not correction.ok:
+                raise ValueError("coarse_matrix is not positive definite")
+        warm = self.warm_start and self.previous is not None and self.previous.shape == b.shape
+        x = self.previous.clone() if warm else torch.zeros_like(b)
+        if correction is not None:
+            x = x + correction(b - matvec(x) if warm else b)
             matvecs += 1
+        r = b - matvec(x) if warm or correction is not None else b.clone()
+        matvecs += int(warm)
+        inv_diag = 1.0 / diagonal if diagonal is not None else torch.ones_like(b)
 
-            coupling_t = torch.cholesky_solve(au, chol).T.contiguous()
+        def deflate(v: torch.Tensor) -> torch.Tensor:
+            return v
+
+        if coarse is not None:
+
+            def precondition(v: torch.Tensor) -> torch.Tensor:
+                return torch.addcmul(correction(v), v, inv_diag)
+        else:
+
+            def precondition(v: torch.Tensor) -> torch.Tensor:
+                return v * inv_diag
+
+        if coarse is None and u is not None:
+            coupling_t = au.T @ correction.inverse
 
             def deflate(v: torch.Tensor) -> torch.Tensor:
                 return torch.addmm(v, v @ coupling_t, u, alpha=-1)
-        else:
 
-            def deflate(v: torch.Tensor) -> torch.Tensor:
-                return v
-
-        inv_diag = 1.0 / diagonal if diagonal is not None else None
-        z = r * inv_diag if inv_diag is not None else r.clone()
+        z = precondition(r)
         p = deflate(z)
         rz = float(torch.linalg.vecdot(r, z))
         kept_p, kept_ap = [], []
@@ -220,12 +437,12 @@ class RecyclingCG:
             r = r.add(ap, alpha=-alpha)
             iterations += 1
             r_norm = float(torch.linalg.vector_norm(r))
-            z = r * inv_diag if inv_diag is not None else r.clone()
+            z = precondition(r)
             rz_new = float(torch.linalg.vecdot(r, z))
             p = deflate(z.add_(p, alpha=rz_new / rz))
             rz = rz_new
         if self.recycle:
-            self._update_basis(u, au, kept_p, kept_ap, diagonal)
+            self._update_basis(u, au, kept_p, kept_ap, diagonal, correction if coarse else None)
         self.previous = x
         residual = torch.linalg.vector_norm(b - matvec(x)) / b_norm
         total = torch.tensor([iterations + matvecs])
@@ -240,6 +457,7 @@ class RecyclingCG:
         kept_p: list[torch.Tensor],
         kept_ap: list[torch.Tensor],
         diagonal: torch.Tensor | None,
+        correction: _CoarseCorrection | None,
     ) -> None:
         blocks = ([u] if u is not None else []) + kept_p
         a_blocks = ([au] if au is not None else []) + kept_ap
@@ -247,7 +465,14 @@ class RecyclingCG:
             return
         z = torch.cat(blocks, dim=0)
         az = torch.cat(a_blocks, dim=0)
-        t = (z @ az.T).cpu().numpy()
+        t = z @ az.T
+        if correction is not None:
+            coarse_az = correction.coarse.restrict(az)
+            coarse_chol = correction.chol[: correction.q, : correction.q]
+            coefficients = torch.cholesky_solve(coarse_az.T, coarse_chol).T
+            z = z - correction.coarse.prolong(coefficients)
+            t = t - coefficients @ coarse_az.T
+        t = t.cpu().numpy()
         t = 0.5 * (t + t.T)
         mz = z * diagonal if diagonal is not None else z
         s = (z @ mz.T).cpu().numpy()
