@@ -5,10 +5,12 @@ preconditioner, one system after another (as a data generator does):
 
 - independent PCG: the baseline;
 - recycled: the coefficients ordered greedily by similarity, each solve corrected with ``k``
-  approximate slow eigenvectors carried over from the previous solves (Ritz vectors);
+  approximate slow eigenvectors carried over from the previous solves (Ritz vectors;
+  ``darcy.solve(method="recycled")``);
 - coarse only: no recycling, a bilinear coarse space whose Galerkin matrix is built for every
-  system from its face coefficients (the same additive correction, no information carried);
-- coarse + recycled: both, the labkit recycled solver (``darcy.solve(method="recycled")``).
+  system from its face coefficients (an additive coarse correction, no information carried;
+  ``darcy.solve(method="two-level")``);
+- coarse + recycled: both (the recycled vectors act on top of the coarse space).
 
 The runs alternate ``--repeats`` times and the fastest run of each counts (the machine may be
 shared). Iterations include the matrix-vector products spent on the recycled vectors. The
