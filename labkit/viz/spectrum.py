@@ -175,11 +175,15 @@ def spectrum_explorer(
             else f"**{block_name}** — λ_max = {eigs[0]:.4g}"
         )
 
-    left = hv.DynamicMap(pn.bind(density_plot, block, k, scale))
-    right = hv.DynamicMap(pn.bind(top_plot, block, k))
+    # Not linked: panel links axes of one dimension name, which would tie the density's x axis
+    # (eigenvalue) to the y axis of the top-k plot and cut the bulk near 0 after a move of k.
+    left = pn.pane.HoloViews(
+        hv.DynamicMap(pn.bind(density_plot, block, k, scale)), linked_axes=False
+    )
+    right = pn.pane.HoloViews(hv.DynamicMap(pn.bind(top_plot, block, k)), linked_axes=False)
     return pn.Column(
         pn.pane.Markdown(f"## {title}"),
         pn.Row(block, k, pn.Column("density scale", scale)),
         pn.pane.Markdown(pn.bind(summary, block, k)),
-        pn.Row(pn.pane.HoloViews(left), pn.pane.HoloViews(right)),
+        pn.Row(left, right),
     )

@@ -221,7 +221,9 @@ def training_monitor(history: Any, *, smoothing: float = 0.9, refresh_ms: int | 
     ):
         if getattr(first, name) is not None:
             fn = series_plot(name, label, color, smoothed)
-            plots.append(pn.pane.HoloViews(hv.DynamicMap(pn.bind(fn, smooth, window, tick))))
+            # An unsmoothed series does not depend on the smoothing slider: not redrawn by it.
+            bound = pn.bind(fn, smooth if smoothed else 0.0, window, tick)
+            plots.append(pn.pane.HoloViews(hv.DynamicMap(bound)))
 
     def summary(w: tuple[int, int], _tick: int) -> str:
         v = training_view(history, smoothing=0.0, window=w)

@@ -62,8 +62,10 @@ DRAWN_STATE_JS = """
     for (const el of root.querySelectorAll("*")) {
       if (el.shadowRoot) roots.push(el.shadowRoot);
       if (el.tagName === "CANVAS" && el.width > 0 && el.height > 0) {
-        try { parts.push("canvas:" + el.toDataURL().length + ":" + el.toDataURL().slice(-64)); }
-        catch (e) {}
+        try {
+          const url = el.toDataURL();
+          parts.push("canvas:" + url.length + ":" + url.slice(-64));
+        } catch (e) {}
       }
       if (el.tagName === "IMG" && el.src) parts.push("img:" + el.src.length + el.src.slice(-64));
     }

@@ -1,14 +1,22 @@
-"""Notebooks run in JupyterLab in headless Chromium, and their widgets react.
+"""Every notebook runs in JupyterLab in headless Chromium, and its explorer reacts.
 
-A notebook takes part when it declares where its slider is:
-``metadata["labkit"]["browser"] = {"slider": "CSS selector"}`` (the tour always does). Each is
-copied into a temporary folder with ``smoke = True`` added to its ``parameters`` cell, opened in
-JupyterLab, run with Run > Run All Cells; then the slider is moved with the keyboard and the test
-checks that a plot changed (canvas pixels, image sources or Bokeh data), and saves a screenshot.
+Every notebook in ``notebooks/`` takes part. Each is copied into a temporary folder with
+``smoke = True`` added to its ``parameters`` cell, opened in JupyterLab and run with Run > Run All
+Cells. A notebook declares the slider to move in its metadata,
+``metadata["labkit"]["browser"] = {"slider": "CSS selector"}`` (the handle itself or a container
+holding a ``.noUi-handle``; panel sliders are ``.bk-Slider``), or ``{"slider": null}`` when it has
+no widget. The first match is moved with the keyboard; a plot drawn in its cell must change
+(canvas pixels, image sources or Bokeh data), and the cell is saved as a screenshot. A notebook
+without a widget must draw a figure and show no slider.
+
 A generated notebook builds every ``labkit.viz`` explorer (``labkit.viz.apps.EXPLORERS``) from
 its demo data, one cell each, and is run once in one kernel; then, per explorer, the first slider
 in that cell is moved and the plots drawn in that cell must change, and the cell is saved as a
 screenshot.
+
+All notebooks share one JupyterLab server and run ``IN_FLIGHT`` at a time, each in its own
+kernel: while one is checked, the next ones already compute. A checked notebook's page is closed
+and its kernel shut down.
 """
 
 from __future__ import annotations
@@ -20,7 +28,10 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -32,19 +43,26 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOK_NAMES = [path.name for path in sorted(NOTEBOOKS.glob("*.ipynb"))]
 EXPLORER_NOTEBOOK = "viz_explorers_check.ipynb"
 EXPLORER_NAMES = sorted(EXPLORERS)
-DEFAULT_SLIDER = ".noUi-handle"
 RUN_LIMIT_S = 240
+LAB_VIEWPORT = {"width": 1400, "height": 2000}  # an explorer cell fits in one screenshot
+# Notebooks computing at once, one kernel each: a core each on a 2-core runner. More only adds
+# memory (a kernel with torch holds ~0.5 GB) and makes each run slower.
+IN_FLIGHT = max(2, min(3, os.cpu_count() or 1))
 
 
-def _browser_notebooks() -> list[str]:
-    names = []
-    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
-        meta = nbformat.read(path, as_version=4).metadata.get("labkit", {})
-        if path.stem == "00_tour" or "browser" in meta:
-            names.append(path.name)
-    return names
+def _declared_slider(notebook: str) -> str | None:
+    """The CSS selector of the slider ``notebook`` declares, or None when it has no widget."""
+    meta = nbformat.read(NOTEBOOKS / notebook, as_version=4).metadata.get("labkit", {})
+    browser = meta.get("browser")
+    if not isinstance(browser, dict) or "slider" not in browser:
+        pytest.fail(
+            f"{notebook}: metadata.labkit.browser is missing; declare the slider to move, "
+            '{"slider": "CSS selector"}, or {"slider": null} when the notebook has no widget'
+        )
+    return browser["slider"]
 
 
 def _smoke_copy(source: Path, target: Path) -> None:
@@ -98,7 +116,7 @@ def jupyter_lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     nb_dir, settings = root / "notebooks", root / "settings"
     nb_dir.mkdir()
-    for name in _browser_notebooks():
+    for name in NOTEBOOK_NAMES:
         _smoke_copy(NOTEBOOKS / name, nb_dir / name)
     _explorer_notebook(nb_dir / EXPLORER_NOTEBOOK)
     _user_settings(settings)
@@ -190,25 +208,114 @@ def _stable_state(page, root=None) -> str:
     return state
 
 
-def _open_and_run(page, jupyter_lab, notebook: str) -> tuple[float, float]:
-    """Open ``notebook`` in its own workspace, Run All Cells and wait for every cell.
+def _run_order(items) -> list[str]:
+    """The notebooks the selected tests of this module use, in the order they use them."""
+    order: list[str] = []
+    for item in items:
+        if getattr(item, "module", None) is None or item.module.__name__ != __name__:
+            continue
+        params = getattr(item, "callspec", None)
+        params = params.params if params is not None else {}
+        name = params.get("notebook") or (EXPLORER_NOTEBOOK if "name" in params else None)
+        if name is not None and name not in order:
+            order.append(name)
+    return order
 
-    Returns the seconds until the kernel was idle and the seconds the cells took.
+
+def _shutdown_kernel(lab: dict, notebook: str) -> None:
+    """Shut down the kernel session of ``notebook`` through the server's REST API."""
+    headers = {"Authorization": f"token {lab['token']}"}
+    request = urllib.request.Request(f"{lab['base']}/api/sessions", headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        sessions = json.load(response)
+    for session in sessions:
+        if session.get("path") == notebook:
+            url = f"{lab['base']}/api/sessions/{session['id']}"
+            delete = urllib.request.Request(url, method="DELETE", headers=headers)
+            urllib.request.urlopen(delete, timeout=30).close()
+
+
+@dataclass
+class LabRun:
+    """One notebook open in a page, its cells started with Run All Cells.
+
+    ``ran_s`` is measured when a test first waits for the notebook: with notebooks run ahead, an
+    upper bound of the time from Run All Cells to the end of the last cell.
     """
-    nb = nbformat.read(jupyter_lab["dir"] / notebook, as_version=4)
-    n_code = sum(cell.cell_type == "code" for cell in nb.cells)
-    url = (
-        f"{jupyter_lab['base']}/lab/workspaces/{Path(notebook).stem}/tree/{notebook}"
-        f"?reset&token={jupyter_lab['token']}"
-    )
-    page.goto(url, wait_until="load")
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
-    t0 = time.perf_counter()
-    _wait_kernel_idle(page, 120)
-    t1 = time.perf_counter()
-    _run_all(page, n_code)
-    _wait_all_run(page, n_code, RUN_LIMIT_S)
-    return t1 - t0, time.perf_counter() - t1
+
+    page: Any
+    errors: list[str]
+    n_code: int
+    ready_s: float
+    started: float
+    ran_s: float | None = None
+
+
+class LabRuns:
+    """Notebooks run in JupyterLab pages, ``in_flight`` at a time, in the order tests use them."""
+
+    def __init__(self, lab: dict, context, order: list[str], in_flight: int):
+        self.lab, self.context, self.order, self.in_flight = lab, context, order, in_flight
+        self.runs: dict[str, LabRun] = {}
+
+    def _start(self, notebook: str) -> LabRun:
+        page = self.context.new_page()
+        page.set_viewport_size(LAB_VIEWPORT)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        nb = nbformat.read(self.lab["dir"] / notebook, as_version=4)
+        n_code = sum(cell.cell_type == "code" for cell in nb.cells)
+        url = (
+            f"{self.lab['base']}/lab/workspaces/{Path(notebook).stem}/tree/{notebook}"
+            f"?reset&token={self.lab['token']}"
+        )
+        self.runs[notebook] = run = LabRun(page, errors, n_code, 0.0, 0.0)
+        page.goto(url, wait_until="load")
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
+        t0 = time.perf_counter()
+        _wait_kernel_idle(page, 120)
+        run.started = time.perf_counter()
+        run.ready_s = run.started - t0
+        _run_all(page, n_code)
+        return run
+
+    def ready(self, notebook: str) -> LabRun:
+        """Start ``notebook`` and the next ones up to ``in_flight``; wait until it has run.
+
+        A notebook started ahead that fails to start is closed and left to its own test.
+        """
+        if notebook not in self.order:
+            self.order.append(notebook)
+        i = self.order.index(notebook)
+        if notebook not in self.runs:
+            self._start(notebook)
+        for name in self.order[i + 1 : i + self.in_flight]:
+            if name not in self.runs:
+                try:
+                    self._start(name)
+                except (Exception, pytest.fail.Exception):
+                    self.close(name)
+                    del self.runs[name]
+        run = self.runs[notebook]
+        if run.ran_s is None:
+            _wait_all_run(run.page, run.n_code, RUN_LIMIT_S)
+            run.ran_s = time.perf_counter() - run.started
+        return run
+
+    def close(self, notebook: str) -> None:
+        """Close the page of ``notebook`` and shut its kernel down (frees its memory)."""
+        run = self.runs.get(notebook)
+        if run is not None and not run.page.is_closed():
+            run.page.close()
+            _shutdown_kernel(self.lab, notebook)
+
+
+@pytest.fixture(scope="module")
+def lab_runs(jupyter_lab, browser_context, request):
+    runs = LabRuns(jupyter_lab, browser_context, _run_order(request.session.items), IN_FLIGHT)
+    yield runs
+    for notebook in list(runs.runs):
+        runs.close(notebook)
 
 
 def _slider_handle(target):
@@ -216,58 +323,97 @@ def _slider_handle(target):
     return handle.first if handle.count() else target
 
 
-@pytest.mark.parametrize("notebook", _browser_notebooks())
-def test_notebook_widgets_react_in_jupyterlab(notebook, jupyter_lab, browser_context, screens_dir):
-    path = jupyter_lab["dir"] / notebook
-    nb = nbformat.read(path, as_version=4)
-    slider = nb.metadata.get("labkit", {}).get("browser", {}).get("slider", DEFAULT_SLIDER)
+def _slider_key(handle) -> str:
+    """ArrowRight, or ArrowLeft when the handle already sits at its maximum."""
+    now, top = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemax")
+    at_end = now is not None and top is not None and float(now) >= float(top)
+    return "ArrowLeft" if at_end else "ArrowRight"
+
+
+def _move_slider(page, cell, handle, stem: str, screens_dir: Path) -> tuple[float, str, str]:
+    """Move ``handle`` one step with the keyboard.
+
+    Returns the seconds until the plots of ``cell`` changed and their drawn state before and
+    after; saves ``lab_{stem}_before.png`` and ``lab_{stem}.png`` of the cell.
+    """
+    output = cell.locator(".jp-Cell-outputArea")
+    handle.scroll_into_view_if_needed()
+    before = _stable_state(page, output)
+    cell.screenshot(path=str(screens_dir / f"lab_{stem}_before.png"))
+    key = _slider_key(handle)
+    handle.focus()
+    start = time.perf_counter()
+    page.keyboard.press(key)
+    page.wait_for_function(
+        f"([root, before]) => ({DRAWN_STATE_JS})(root) !== before",
+        arg=[output.element_handle(), before],
+        timeout=30_000,
+    )
+    reacted_s = time.perf_counter() - start
+    after = _stable_state(page, output)
+    cell.screenshot(path=str(screens_dir / f"lab_{stem}.png"))
+    return reacted_s, before, after
+
+
+def _check_static(page, stem: str, screens_dir: Path) -> str:
+    """A notebook without a widget: no slider, and its last figure drawn; screenshot it."""
+    assert not page.locator(".noUi-handle").count(), (
+        f"{stem} shows a slider; declare it in metadata.labkit.browser.slider"
+    )
+    drawn = page.locator(".jp-Notebook .jp-CodeCell").filter(has=page.locator(".jp-OutputArea img"))
+    assert drawn.count(), f"{stem}: no figure was drawn"
+    cell = drawn.last
+    cell.scroll_into_view_if_needed()
+    cell.screenshot(path=str(screens_dir / f"lab_{stem}.png"))
+    return f"{drawn.count()} cells with figures, no widget"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOK_NAMES)
+def test_notebook_runs_and_reacts_in_jupyterlab(notebook, lab_runs, screens_dir):
+    slider = _declared_slider(notebook)
     stem = Path(notebook).stem
-    page = browser_context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        ready_s, ran_s = _open_and_run(page, jupyter_lab, notebook)
-        target = page.locator(slider).first
-        target.wait_for(timeout=60_000)
-        handle = _slider_handle(target)
-        handle.scroll_into_view_if_needed()
-        before = _stable_state(page)
-        page.screenshot(path=str(screens_dir / f"lab_{stem}_before.png"))
-        handle.focus()
-        start = time.perf_counter()
-        page.keyboard.press("ArrowRight")
-        page.wait_for_function(f"() => ({DRAWN_STATE_JS})() !== {before!r}", timeout=30_000)
-        reacted_s = time.perf_counter() - start
-        after = _stable_state(page)
-        page.screenshot(path=str(screens_dir / f"lab_{stem}.png"))
+        run = lab_runs.ready(notebook)
+        page = run.page
+        if slider is None:
+            summary = _check_static(page, stem, screens_dir)
+        else:
+            target = page.locator(slider).first
+            target.wait_for(timeout=60_000)
+            cell = page.locator(".jp-Notebook .jp-CodeCell").filter(has=page.locator(slider))
+            reacted_s, before, after = _move_slider(
+                page, cell.first, _slider_handle(target), stem, screens_dir
+            )
+            summary = (
+                f"reacted in {reacted_s:.2f} s ({fingerprint(before)} -> {fingerprint(after)})"
+            )
+            assert after != before, f"{stem}: moving {slider} changed no plot in its cell"
     except BaseException:
-        page.screenshot(path=str(screens_dir / f"lab_{stem}_failed.png"))
+        failed = lab_runs.runs.get(notebook)
+        if failed is not None and not failed.page.is_closed():
+            failed.page.screenshot(path=str(screens_dir / f"lab_{stem}_failed.png"))
         raise
     finally:
-        page.close()
-    print(f"{notebook}: kernel ready in {ready_s:.0f} s, ran in {ran_s:.0f} s")
-    print(
-        f"{notebook}: reacted in {reacted_s:.2f} s ({fingerprint(before)} -> {fingerprint(after)})"
-    )
-    assert after != before
-    assert not [e for e in errors if "ResizeObserver" not in e], f"JavaScript errors: {errors}"
+        lab_runs.close(notebook)
+    print(f"{notebook}: kernel ready in {run.ready_s:.0f} s, done <= {run.ran_s:.0f} s; {summary}")
+    errors = [e for e in run.errors if "ResizeObserver" not in e]
+    assert not errors, f"JavaScript errors: {errors}"
 
 
 @pytest.fixture(scope="module")
-def explorers_page(jupyter_lab, browser_context, screens_dir):
+def explorers_page(lab_runs, screens_dir):
     """The generated notebook with every explorer, run once (one kernel) and left open."""
-    page = browser_context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        ready_s, ran_s = _open_and_run(page, jupyter_lab, EXPLORER_NOTEBOOK)
+        run = lab_runs.ready(EXPLORER_NOTEBOOK)
     except BaseException:
-        page.screenshot(path=str(screens_dir / "lab_explorers_failed.png"), full_page=True)
-        page.close()
+        run = lab_runs.runs.get(EXPLORER_NOTEBOOK)
+        if run is not None:
+            run.page.screenshot(path=str(screens_dir / "lab_explorers_failed.png"), full_page=True)
+        lab_runs.close(EXPLORER_NOTEBOOK)
         raise
-    print(f"{EXPLORER_NOTEBOOK}: kernel ready in {ready_s:.0f} s, ran in {ran_s:.0f} s")
-    yield page, errors
-    page.close()
+    print(f"{EXPLORER_NOTEBOOK}: kernel ready in {run.ready_s:.0f} s, done <= {run.ran_s:.0f} s")
+    yield run.page, run.errors
+    lab_runs.close(EXPLORER_NOTEBOOK)
 
 
 # Fraction of pure-white pixels of every loaded <img> under an element (shadow roots included).
@@ -313,9 +459,10 @@ def test_explorer_reacts_in_jupyterlab(name, explorers_page, screens_dir):
         assert "canvas:" in before, f"{name}: no canvas was drawn in JupyterLab"
         cell.screenshot(path=str(screens_dir / f"lab_explorer_{name}_before.png"))
         white_before = output.evaluate(IMAGE_WHITE_JS)
+        key = _slider_key(handle)
         handle.focus()
         start = time.perf_counter()
-        page.keyboard.press("ArrowRight")
+        page.keyboard.press(key)
         page.wait_for_function(
             f"([root, before]) => ({DRAWN_STATE_JS})(root) !== before",
             arg=[output.element_handle(), before],
