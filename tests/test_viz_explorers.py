@@ -166,3 +166,19 @@ def test_training_monitor_follows_a_growing_history():
         if type(model).__name__ == "ColumnDataSource" and model.data
     ]
     assert 6 in lengths
+
+
+@pytest.mark.parametrize(
+    "values, start, end, shown",
+    [(np.arange(1, 5), 1, 4, 3), (np.array([0.1, 0.5, 2.0, 4.0]), 0, 3, 2.0)],
+)
+def test_field_viewer_slider_shows_the_index_values(values, start, end, shown):
+    import panel as pn
+
+    truth = np.random.default_rng(0).normal(size=(4, 8, 8))
+    view = field_viewer(truth, truth + 0.1, index_name="step", index_values=values)
+    slider = view.select(pn.widgets.IntSlider)[0]
+    assert (slider.start, slider.end) == (start, end)
+    slider.value = start + 2
+    title = view.select(pn.pane.HoloViews)[0].object[()][0].opts.get().kwargs["title"]
+    assert title == f"truth, step = {shown:.4g}"

@@ -89,6 +89,24 @@ def field_frame(
     return FieldFrame(t, p, np.abs(error) if absolute else error, relative_l2(p, t))
 
 
+def _index_slider(pn, index_name: str, values: np.ndarray):
+    """A slider that shows ``values`` (when evenly spaced integers) or the frame index.
+
+    Returns the slider and the map from its value to the frame index.
+    """
+    n = len(values)
+    steps = np.diff(values)
+    if n > 1 and np.all(values == np.round(values)) and np.all(steps == steps[0]) and steps[0] > 0:
+        start, step = int(values[0]), int(steps[0])
+        slider = pn.widgets.IntSlider(
+            label=index_name, start=start, end=int(values[-1]), step=step, value=start, width=300
+        )
+        return slider, lambda v: (int(v) - start) // step
+    label = index_name if np.array_equal(values, np.arange(n)) else f"{index_name} (frame)"
+    slider = pn.widgets.IntSlider(label=label, start=0, end=max(n - 1, 1), value=0, width=300)
+    return slider, lambda v: min(int(v), n - 1)
+
+
 def field_viewer(
     truth: Any,
     prediction: Any = None,
@@ -138,7 +156,7 @@ def field_viewer(
         raise ValueError(f"index_values must have length {n} (truth.shape[0]), got {len(values)}")
     x0, y0, x1, y1 = (float(v) for v in extent)
     label = theme.axis_label(name, unit)
-    slider = pn.widgets.IntSlider(label=index_name, start=0, end=max(n - 1, 1), value=0, width=300)
+    slider, to_index = _index_slider(pn, index_name, values)
     mode = pn.widgets.RadioButtonGroup(options=["signed", "absolute"], value="signed")
     lo, hi = float(truth.min()), float(truth.max())
     if prediction is not None:
@@ -200,7 +218,7 @@ def field_viewer(
         return hv.Layout(panels).opts(shared_axes=False)
 
     plot = plot_1d if truth.ndim == 2 else plot_2d
-    dmap = hv.DynamicMap(pn.bind(plot, slider, mode))
+    dmap = hv.DynamicMap(pn.bind(lambda v, m: plot(to_index(v), m), slider, mode))
     widgets = [slider] + ([pn.Column("error", mode)] if prediction is not None else [])
     header = f"## {name}: {'prediction vs truth' if prediction is not None else 'fields'}"
     return pn.Column(pn.pane.Markdown(header), pn.Row(*widgets), pn.pane.HoloViews(dmap))

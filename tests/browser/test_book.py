@@ -29,8 +29,10 @@ MATH_JS = """
 def test_book_renders_figures_and_math(tmp_path, smoke_runs, browser_context, screens_dir):
     config = load_course(COURSE_FILE)
     course = build_course(config, tmp_path / "course")
-    for entry in config.notebooks:
-        smoke_runs(find_notebook(entry.name))
+    notebooks = [find_notebook(entry.name) for entry in config.notebooks]
+    smoke_runs.prefetch(notebooks)  # two at a time; test_notebooks.py reuses them
+    for path in notebooks:
+        smoke_runs(path)  # raises a notebook's error, if any
     index = build_book(smoke_runs.out_dir, tmp_path / "html", config, course.root / "student")
     assert (tmp_path / "html" / "student" / "00_tour.ipynb").exists() or any(
         (tmp_path / "html" / "_downloads").rglob("00_tour.ipynb")
