@@ -164,7 +164,10 @@ def spectrum_explorer(
         return (
             sticks.opts(color=theme.PALETTE[0], line_width=2, framewise=True, xlim=xlim)
             * points.opts(color=theme.ACCENT, size=8, framewise=True, xlim=xlim)
-        ).opts(**theme.plot_opts(title=f"top {len(index)} eigenvalues", framewise=True))
+        ).opts(
+            **theme.plot_opts(title=f"top {len(index)} eigenvalues", framewise=True),
+            xticks=[(int(i), str(int(i))) for i in index],
+        )
 
     def summary(block_name: str, k_value: int) -> str:
         eigs = spectrum_view(blocks[block_name], top_k=k_value).eigenvalues
