@@ -110,6 +110,10 @@ def _cmd_lab(args: argparse.Namespace) -> int:
     cmd = lab_command(args.port, args.no_browser)
     env = dict(os.environ)
     env.setdefault("BOKEH_RESOURCES", "inline")
+    if os.name == "posix":
+        # Become JupyterLab, so that a signal to `labkit lab` (Ctrl-C, a terminate) reaches the
+        # server itself instead of leaving it running as an orphan.
+        os.execve(cmd[0], cmd, env)
     return subprocess.call(cmd, env=env)
 
 

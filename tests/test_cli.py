@@ -167,3 +167,12 @@ def test_lab_answers_on_localhost_with_token(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # Terminating `labkit lab` stops the server itself (no orphaned JupyterLab keeps the port).
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token=labkit-test-token", timeout=2)
+        except (urllib.error.URLError, ConnectionError):
+            break
+        assert time.monotonic() < deadline, "JupyterLab kept running after labkit lab ended"
+        time.sleep(0.5)
