@@ -7,8 +7,10 @@ layer's output on the fixed inputs at any grid point is
     f(x; W + a D_1 + b D_2) = f(x; W) + a f(x; D_1) + b f(x; D_2),
 
 so three evaluations of the first layer serve the whole grid, and each grid point pays only an
-``axpy`` for it instead of a matrix product. For an MLP on tabular data the first layer is most
-of the work (``64 x hidden`` of ``64 x hidden + hidden x 10`` multiply-adds on digits).
+``axpy`` for it instead of a matrix product. For an MLP on tabular data the first layer holds
+most of the multiply-adds (``64 x hidden`` of ``64 x hidden + hidden x 10`` on digits); on a CPU
+the activations and the loss still cost as much as before, so the measured gain is smaller
+(``benchmarks/surface_vs_loss_landscapes.py``).
 """
 
 from __future__ import annotations
