@@ -191,7 +191,13 @@ def field_viewer(
 
     def image(a: np.ndarray, vdim: str, title: str, cmap: str, clim: tuple[float, float]):
         return hv.Image(a.T[::-1], bounds=(x0, y0, x1, y1), kdims=["x", "y"], vdims=[vdim]).opts(
-            **theme.plot_opts(width=theme.HEIGHT + 80, colorbar=True, show_grid=False, title=title),
+            **theme.plot_opts(
+                width=theme.HEIGHT + 20,
+                height=theme.HEIGHT - 50,
+                colorbar=True,
+                show_grid=False,
+                title=title,
+            ),
             cmap=cmap,
             clim=clim,
         )
