@@ -330,16 +330,20 @@ def _slider_key(handle) -> str:
     return "ArrowLeft" if at_end else "ArrowRight"
 
 
-def _move_slider(page, cell, handle, stem: str, screens_dir: Path) -> tuple[float, str, str]:
+def _move_slider(
+    page, cell, handle, stem: str, screens_dir: Path, probe_js: str | None = None
+) -> tuple[float, str, str, list]:
     """Move ``handle`` one step with the keyboard.
 
-    Returns the seconds until the plots of ``cell`` changed and their drawn state before and
-    after; saves ``lab_{stem}_before.png`` and ``lab_{stem}.png`` of the cell.
+    Returns the seconds until the plots of ``cell`` changed, their drawn state before and
+    after, and ``probe_js`` evaluated on the output before and after (empty without it); saves
+    ``lab_{stem}_before.png`` and ``lab_{stem}.png`` of the cell.
     """
     output = cell.locator(".jp-Cell-outputArea")
     handle.scroll_into_view_if_needed()
     before = _stable_state(page, output)
     cell.screenshot(path=str(screens_dir / f"lab_{stem}_before.png"))
+    probed = [output.evaluate(probe_js)] if probe_js else []
     key = _slider_key(handle)
     handle.focus()
     start = time.perf_counter()
@@ -351,8 +355,10 @@ def _move_slider(page, cell, handle, stem: str, screens_dir: Path) -> tuple[floa
     )
     reacted_s = time.perf_counter() - start
     after = _stable_state(page, output)
+    if probe_js:
+        probed.append(output.evaluate(probe_js))
     cell.screenshot(path=str(screens_dir / f"lab_{stem}.png"))
-    return reacted_s, before, after
+    return reacted_s, before, after, probed
 
 
 def _check_static(page, stem: str, screens_dir: Path) -> str:
@@ -381,7 +387,7 @@ def test_notebook_runs_and_reacts_in_jupyterlab(notebook, lab_runs, screens_dir)
             target = page.locator(slider).first
             target.wait_for(timeout=60_000)
             cell = page.locator(".jp-Notebook .jp-CodeCell").filter(has=page.locator(slider))
-            reacted_s, before, after = _move_slider(
+            reacted_s, before, after, _ = _move_slider(
                 page, cell.first, _slider_handle(target), stem, screens_dir
             )
             summary = (
@@ -454,24 +460,10 @@ def test_explorer_reacts_in_jupyterlab(name, explorers_page, screens_dir):
         output.locator("canvas").first.wait_for(state="attached", timeout=60_000)
         handle = output.locator(".noUi-handle").first
         handle.wait_for(timeout=60_000)
-        handle.scroll_into_view_if_needed()
-        before = _stable_state(page, output)
-        assert "canvas:" in before, f"{name}: no canvas was drawn in JupyterLab"
-        cell.screenshot(path=str(screens_dir / f"lab_explorer_{name}_before.png"))
-        white_before = output.evaluate(IMAGE_WHITE_JS)
-        key = _slider_key(handle)
-        handle.focus()
-        start = time.perf_counter()
-        page.keyboard.press(key)
-        page.wait_for_function(
-            f"([root, before]) => ({DRAWN_STATE_JS})(root) !== before",
-            arg=[output.element_handle(), before],
-            timeout=30_000,
+        reacted_s, before, after, (white_before, white_after) = _move_slider(
+            page, cell, handle, f"explorer_{name}", screens_dir, probe_js=IMAGE_WHITE_JS
         )
-        reacted_s = time.perf_counter() - start
-        after = _stable_state(page, output)
-        white_after = output.evaluate(IMAGE_WHITE_JS)
-        cell.screenshot(path=str(screens_dir / f"lab_explorer_{name}.png"))
+        assert "canvas:" in before, f"{name}: no canvas was drawn in JupyterLab"
     except BaseException:
         page.screenshot(path=str(screens_dir / f"lab_explorer_{name}_failed.png"))
         raise
