@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import torch
+from _models import digits_cnn
 from sklearn.datasets import load_digits
 
 from labkit.landscape import loss_closure, top_eigenvalues
@@ -25,20 +26,9 @@ from labkit.landscape import loss_closure, top_eigenvalues
 pyh = importlib.import_module("pyhessian.hessian")  # the module; the package re-exports a class
 
 
-def cnn() -> torch.nn.Module:
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 16, 3),
-        torch.nn.ReLU(),
-        torch.nn.Conv2d(16, 32, 3),
-        torch.nn.ReLU(),
-        torch.nn.Flatten(),
-        torch.nn.Linear(32 * 4 * 4, 10),
-    )
-
-
 def trained_model(x, y, steps=200):
     torch.manual_seed(0)
-    model = cnn()
+    model = digits_cnn()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(steps):
         opt.zero_grad()

@@ -32,6 +32,7 @@ import loss_landscapes
 import loss_landscapes.metrics
 import numpy as np
 import torch
+from _models import digits_cnn
 from sklearn.datasets import load_digits
 
 from labkit.landscape import loss_surface
@@ -40,18 +41,6 @@ from labkit.landscape import loss_surface
 def mlp() -> torch.nn.Module:
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.SiLU(), torch.nn.Linear(32, 10))
-
-
-def cnn() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 16, 3),
-        torch.nn.ReLU(),
-        torch.nn.Conv2d(16, 32, 3),
-        torch.nn.ReLU(),
-        torch.nn.Flatten(),
-        torch.nn.Linear(32 * 4 * 4, 10),
-    )
 
 
 def data(model_name: str, batch: int | None):
@@ -65,7 +54,7 @@ def data(model_name: str, batch: int | None):
 
 
 def trained(model_name: str, x, y) -> torch.nn.Module:
-    model = {"mlp": mlp, "cnn": cnn}[model_name]()
+    model = {"mlp": mlp, "cnn": digits_cnn}[model_name]()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(100):
         opt.zero_grad()

@@ -8,32 +8,13 @@ kernels. That exercises the whole ``torch.compile`` path of ``fit`` in seconds.
 
 import pytest
 import torch
+from test_train_loop import params_of, small_fno, smoothing_data
 from torch._dynamo import register_backend
 from torch._dynamo.backends.registry import lookup_backend
-from torch.utils.data import TensorDataset
 
 from labkit.operators import FNO
 from labkit.train import fit, load_checkpoint, save_checkpoint
 from labkit.train.checkpoint import read_checkpoint
-
-
-def smoothing_data(n: int = 32, grid: int = 32, seed: int = 0) -> TensorDataset:
-    """u -> a low-pass filtered u."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 1, grid, generator=g)
-    xh = torch.fft.rfft(x)
-    xh[..., 4:] = 0
-    return TensorDataset(x, torch.fft.irfft(xh, n=grid))
-
-
-def small_fno() -> FNO:
-    torch.manual_seed(0)
-    return FNO(1, 1, modes=(6,), width=8, n_layers=2)
-
-
-def params_of(model):
-    return [p.detach().clone() for p in model.parameters()]
-
 
 GRAPHS: list[torch.fx.GraphModule] = []
 
