@@ -194,3 +194,124 @@ def test_models_that_do_not_start_with_a_linear_layer_run_whole():
     assert not res.first_layer_factored
     ref = loss_surface(cnn(), F.cross_entropy, (x, y), grid=np.linspace(-1, 1, 3))
     np.testing.assert_allclose(res.loss, ref.loss, rtol=1e-5)
+
+
+def mlp(*hidden_layers, out=3, bias=True):
+    torch.manual_seed(3)
+    return torch.nn.Sequential(
+        torch.nn.Linear(6, 12), *hidden_layers, torch.nn.Linear(12, out, bias=bias)
+    )
+
+
+def reference_surface(model, loss, x, y, res):
+    """Point by point: move a copy of the model's weights, evaluate the whole model."""
+    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    a_axis, b_axis = res.coords if len(res.coords) == 2 else (res.coords[0], [0.0])
+    d1, d2 = res.directions if len(res.directions) == 2 else (res.directions[0], None)
+    out = np.empty((len(a_axis), len(b_axis)))
+    for i, a in enumerate(a_axis):
+        for j, b in enumerate(b_axis):
+            moved = {k: p + a * d1[k] + (0 if d2 is None else b * d2[k]) for k, p in params.items()}
+            m = copy.deepcopy(model).eval()
+            m.load_state_dict({**m.state_dict(), **moved})
+            with torch.no_grad():
+                out[i, j] = float(loss(m(x), y))
+    return out if len(res.coords) == 2 else out[:, 0]
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [torch.nn.SiLU()],
+        [torch.nn.Sigmoid()],
+        [torch.nn.Tanh()],
+        [torch.nn.ReLU(), torch.nn.Linear(12, 12), torch.nn.SiLU()],
+    ],
+    ids=["silu", "sigmoid", "tanh", "deeper"],
+)
+@pytest.mark.parametrize("factor", [True, False])
+def test_mlp_surface_matches_point_by_point_reference(layers, factor):
+    model = mlp(*layers)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 6, generator=gen), torch.randint(0, 3, (40,), generator=gen)
+    grid = (np.linspace(-1.0, 1.0, 7), np.array([-0.8, -0.1, 0.0, 0.5, 1.2]))
+    res = loss_surface(
+        model, F.cross_entropy, (x, y), grid=grid, chunk_size=3, factor_first_layer=factor
+    )
+    assert res.method == "mlp rows" if factor else res.method in ("vmap", "loop")
+    assert res.loss.shape == (7, 5)
+    ref = reference_surface(model, F.cross_entropy, x, y, res)
+    np.testing.assert_allclose(res.loss, ref, rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("factor", [True, False])
+def test_cnn_surface_matches_point_by_point_reference(factor):
+    model, (x, y) = cnn(), data()
+    grid = (np.linspace(-1.0, 1.0, 4), np.linspace(-0.5, 1.0, 5))
+    res = loss_surface(model, F.cross_entropy, (x, y), grid=grid, factor_first_layer=factor)
+    assert res.first_layer_factored == factor and res.method in ("vmap", "loop")
+    ref = reference_surface(model, F.cross_entropy, x, y, res)
+    np.testing.assert_allclose(res.loss, ref, rtol=1e-5)
+
+
+def test_mlp_rows_other_losses_loaders_frozen_layers_and_one_direction():
+    model = mlp(torch.nn.SiLU(), out=2, bias=False)
+    model[2].weight.requires_grad_(False)  # frozen: stays at its value on the whole grid
+    gen = torch.Generator().manual_seed(4)
+    x, y = torch.randn(30, 6, generator=gen), torch.randn(30, 2, generator=gen)
+    loader = [(x[:12], y[:12]), (x[12:], y[12:])]
+    res = loss_surface(model, F.mse_loss, loader, grid=np.linspace(-1, 1, 5), bias="keep")
+    assert res.method == "mlp rows"
+    np.testing.assert_allclose(res.loss, reference_surface(model, F.mse_loss, x, y, res), rtol=1e-5)
+    labels = torch.randint(0, 2, (30,), generator=gen)
+    ce = torch.nn.CrossEntropyLoss()
+    line = loss_surface(model, ce, (x, labels), directions=1, grid=np.linspace(-2, 2, 9))
+    assert line.loss.shape == (9,) and line.method == "mlp rows"
+    np.testing.assert_allclose(line.loss, reference_surface(model, ce, x, labels, line), rtol=1e-5)
+    squashed = torch.nn.Sequential(*model, torch.nn.Tanh())  # logits that do not end linearly
+    line = loss_surface(squashed, ce, (x, labels), directions=1, grid=np.linspace(-2, 2, 9))
+    assert line.method == "mlp rows"
+    ref = reference_surface(squashed, ce, x, labels, line)
+    np.testing.assert_allclose(line.loss, ref, rtol=1e-5)
+    ignoring = torch.nn.CrossEntropyLoss(ignore_index=1)  # a real class: not plain cross-entropy
+    line = loss_surface(model, ignoring, (x, labels), directions=1, grid=np.linspace(-2, 2, 9))
+    ref = reference_surface(model, ignoring, x, labels, line)
+    np.testing.assert_allclose(line.loss, ref, rtol=1e-5)
+
+
+def test_mlp_rows_stay_exact_where_exponentials_would_overflow():
+    """Rows whose pre-activations reach exp(+-40) run SiLU as is; all values stay exact."""
+    model = mlp(torch.nn.SiLU())
+    gen = torch.Generator().manual_seed(5)
+    x, y = 8 * torch.randn(20, 6, generator=gen), torch.randint(0, 3, (20,), generator=gen)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    d1 = {k: 0.01 * torch.randn(v.shape, generator=gen) for k, v in params.items()}
+    d2 = {k: 3 * torch.randn(v.shape, generator=gen) for k, v in params.items()}
+    grid = (np.linspace(-1, 1, 5), np.linspace(-2, 2, 7))
+    res = loss_surface(model, F.cross_entropy, (x, y), directions=[d1, d2], grid=grid)
+    first = lambda d: x @ d["0.weight"].T + d["0.bias"]  # noqa: E731
+    assert float(first(d1).abs().max()) < 40  # exp(-a z_1) is tabulated ...
+    row_max = [float((first(params) + b * first(d2)).abs().max()) for b in grid[1]]
+    assert min(row_max) < 40 < max(row_max)  # ... and some rows, not all, fall back
+    assert res.method == "mlp rows" and np.isfinite(res.loss).all()
+    ref = reference_surface(model, F.cross_entropy, x, y, res)
+    np.testing.assert_allclose(res.loss, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("offset", [0.0, 200.0, -200.0])
+def test_mlp_rows_cross_entropy_with_huge_logits(offset):
+    """Logit differences of hundreds: sums of exponentials overflow and are taken shifted."""
+    model = mlp(torch.nn.SiLU())
+    with torch.no_grad():
+        model[2].weight.mul_(200.0)
+        model[2].bias.add_(offset)
+    gen = torch.Generator().manual_seed(6)
+    x, y = torch.randn(25, 6, generator=gen), torch.randint(0, 3, (25,), generator=gen)
+    res = loss_surface(model, F.cross_entropy, (x, y), grid=np.linspace(-1, 1, 5))
+    assert res.method == "mlp rows" and np.isfinite(res.loss).all()
+    with torch.no_grad():
+        logits = model(x)
+    assert float(logits.abs().max()) > 88  # exp overflows float32 somewhere on the grid
+    np.testing.assert_allclose(
+        res.loss, reference_surface(model, F.cross_entropy, x, y, res), rtol=1e-5
+    )

@@ -7,10 +7,9 @@ layer's output on the fixed inputs at any grid point is
     f(x; W + a D_1 + b D_2) = f(x; W) + a f(x; D_1) + b f(x; D_2),
 
 so three evaluations of the first layer serve the whole grid, and each grid point pays only an
-``axpy`` for it instead of a matrix product. For an MLP on tabular data the first layer holds
-most of the multiply-adds (``64 x hidden`` of ``64 x hidden + hidden x 10`` on digits); on a CPU
-the activations and the loss still cost as much as before, so the measured gain is smaller
-(``benchmarks/surface_vs_loss_landscapes.py``).
+``axpy`` for it instead of a matrix product. The rest of the model still runs at every point:
+for multilayer perceptrons :mod:`.mlp_plane` goes further (one grid row at a time, with the
+later layers' weights and the first activation's exponentials factored too).
 """
 
 from __future__ import annotations

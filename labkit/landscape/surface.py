@@ -1,4 +1,8 @@
-"""Loss surfaces on 1-D and 2-D grids, evaluated many grid points at a time with ``vmap``."""
+"""Loss surfaces on 1-D and 2-D grids, evaluated many grid points per call.
+
+Multilayer perceptrons run a grid row at a time (:mod:`.mlp_plane`); other models run chunks
+of grid points with ``vmap`` or point by point, after their first layer (:mod:`.first_layer`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from labkit._checks import check_choice, check_int, check_positive
 from .closure import Batch, loss_closure
 from .directions import NORMALIZATIONS, check_direction, random_direction
 from .first_layer import split_first_layer
+from .mlp_plane import MLPPlane, mlp_plane
 from .params import Params, numel
 
 __all__ = ["SurfaceResult", "loss_surface"]
@@ -33,6 +38,9 @@ class SurfaceResult:
         Shape ``(len(coords[0]),)`` or ``(len(coords[0]), len(coords[1]))``.
     origin_loss : float
         Loss at the origin, evaluated on its own (not on the grid).
+    method : str
+        How the grid was evaluated: ``"vmap"`` (one ``vmap`` call per chunk), ``"loop"`` (one
+        model call per point) or ``"mlp rows"`` (:mod:`labkit.landscape.mlp_plane`).
     directions : list of dict
         The directions (parameter dicts) the grid is spanned by.
     """
@@ -47,6 +55,7 @@ class SurfaceResult:
     seconds: float
     directions: list[Params] = field(repr=False)
     first_layer_factored: bool = False
+    method: str = "vmap"
 
     def curvature(self) -> np.ndarray:
         """Second derivative of the loss along each direction at the origin.
@@ -81,6 +90,7 @@ class SurfaceResult:
             "vectorized": self.vectorized,
             "seconds": self.seconds,
             "first_layer_factored": self.first_layer_factored,
+            "method": self.method,
         }
 
 
@@ -186,6 +196,57 @@ def _faster(chunk_loss: _ChunkLoss, coef: torch.Tensor, batch) -> tuple[bool, to
     return min(seconds, key=seconds.get), values
 
 
+def _mlp_surface(
+    plane: MLPPlane, loss_fn, origin, dirs, axes, chunk_size, memory_budget
+) -> tuple[np.ndarray, int]:
+    """The grid by rows of an MLP (:mod:`.mlp_plane`): sample-weighted mean over batches."""
+    first = next(iter(origin.values()))
+    coords = [torch.as_tensor(a, dtype=first.dtype, device=first.device) for a in axes]
+    total, count = 0.0, 0
+    for x, y in loss_fn.batches():
+        if chunk_size is None:
+            chunk_size = min(plane.chunk_size(len(x), first.element_size()), len(axes[0]))
+        with torch.no_grad():
+            part = plane.losses(
+                (x, y), origin, dirs, loss_fn.buffers, coords, chunk_size, memory_budget
+            )
+        total = total + len(x) * part.double().cpu()
+        count += len(x)
+    return (total / count).numpy(), chunk_size
+
+
+def _chunked_surface(
+    loss_fn, origin, dirs, axes, split, chunk_size, memory_budget, vectorize
+) -> tuple[np.ndarray, int, bool]:
+    """The grid in chunks of points, each by one ``vmap`` call or point by point."""
+    mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=1)
+    n_points = len(mesh)
+    first = next(iter(origin.values()))
+    coef = torch.as_tensor(mesh, dtype=first.dtype, device=first.device)
+    if chunk_size is None:
+        x0 = next(loss_fn.batches())[0]
+        per_point = numel(origin) + _activation_numel(loss_fn.model, origin, loss_fn.buffers, x0)
+        chunk_size = int(
+            max(1, min(n_points, memory_budget // (2 * first.element_size() * per_point)))
+        )
+    chunk_loss = _ChunkLoss(loss_fn, origin, dirs, split)
+    values = torch.zeros(n_points, dtype=torch.float64)
+    count = 0
+    with torch.no_grad():
+        for batch in loss_fn.batches():
+            nb = len(batch[0])
+            chunk_loss.start_batch(batch)
+            for i in range(0, n_points, chunk_size):
+                chunk = coef[i : i + chunk_size]
+                if vectorize is None:
+                    vectorize, chunk_values = _faster(chunk_loss, chunk, batch)
+                else:
+                    chunk_values = chunk_loss(chunk, batch, vectorize)
+                values[i : i + chunk_size] += nb * chunk_values.double().cpu()
+            count += nb
+    return (values / count).numpy().reshape([len(a) for a in axes]), chunk_size, bool(vectorize)
+
+
 def loss_surface(
     model: nn.Module,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -205,9 +266,12 @@ def loss_surface(
 ) -> SurfaceResult:
     """Loss of ``model`` on a 1-D or 2-D grid ``params + a d_1 (+ b d_2)``.
 
-    Grid points are evaluated in chunks: the parameter sets of a chunk are stacked and the
-    model runs once over all of them with ``torch.func.vmap`` (or point by point, whichever
-    is faster for this model, see ``vectorize``).
+    Grid points are evaluated in chunks. A multilayer perceptron (``nn.Sequential`` of
+    ``nn.Linear`` layers and elementwise activations, on 2-D inputs) runs one grid row at a
+    time in a layout made for it (:mod:`labkit.landscape.mlp_plane`, ``method="mlp rows"``).
+    For any other model the parameter sets of a chunk are stacked and the model runs once over
+    all of them with ``torch.func.vmap`` (or point by point, whichever is faster for this
+    model, see ``vectorize``). Either way every value is the model's loss at its grid point.
 
     Parameters
     ----------
@@ -233,18 +297,20 @@ def loss_surface(
         Evaluate in training mode (BatchNorm with batch statistics) instead of eval mode.
     chunk_size : int, optional
         Grid points per ``vmap`` call; default: as many as fit in ``memory_budget`` bytes of
-        stacked parameters and activations (measured on one forward pass).
+        stacked parameters and activations (measured on one forward pass). For a multilayer
+        perceptron: points of a grid row per batched call; default about 8 MB of activations.
     vectorize : bool, optional
         ``True``: one ``vmap`` call per chunk; ``False``: one model call per grid point (the
         chunk's parameter sets are still built at once). ``None`` (default) times both on the
         first chunk and keeps the faster: ``vmap`` wins when a single evaluation is small
         (overhead-bound, or on a GPU), a plain loop can win for compute-bound models on a CPU.
+        Not used for multilayer perceptrons.
     factor_first_layer : bool
         When the model is an ``nn.Sequential`` starting with a layer that is linear in its
         parameters (``nn.Linear``, a convolution), evaluate that layer once at the origin and
         once along each direction, and give each grid point the exact linear combination of
-        those outputs (see :mod:`labkit.landscape.first_layer`). ``False`` runs the whole
-        model at every point.
+        those outputs (see :mod:`labkit.landscape.first_layer`); multilayer perceptrons then
+        run by rows. ``False`` runs the whole model at every point.
 
     Returns
     -------
@@ -280,49 +346,35 @@ def loss_surface(
         raise TypeError("directions must be 1, 2 or a list of one or two direction dicts")
     axes = _axes(np.linspace(-1.0, 1.0, 21) if grid is None else grid, len(dirs))
     check_positive("memory_budget", memory_budget)
-    t0 = time.perf_counter()
-    mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=1)
-    n_points = len(mesh)
-    first = next(iter(origin.values()))
-    coef = torch.as_tensor(mesh, dtype=first.dtype, device=first.device)
-    with torch.no_grad():
-        origin_loss = float(loss_fn(origin))
-    if chunk_size is None:
-        x0 = next(loss_fn.batches())[0]
-        per_point = numel(origin) + _activation_numel(loss_fn.model, origin, loss_fn.buffers, x0)
-        chunk_size = int(
-            max(1, min(n_points, memory_budget // (2 * first.element_size() * per_point)))
-        )
-    chunk_size = check_int("chunk_size", chunk_size, minimum=1)
-
     if vectorize not in (None, True, False):
         raise TypeError(f"vectorize must be None, True or False, got {vectorize!r}")
-    split = split_first_layer(loss_fn.model) if factor_first_layer else None
-    chunk_loss = _ChunkLoss(loss_fn, origin, dirs, split)
-    values = torch.zeros(n_points, dtype=torch.float64)
-    count = 0
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+    t0 = time.perf_counter()
     with torch.no_grad():
-        for batch in loss_fn.batches():
-            nb = len(batch[0])
-            chunk_loss.start_batch(batch)
-            for i in range(0, n_points, chunk_size):
-                chunk = coef[i : i + chunk_size]
-                if vectorize is None:
-                    vectorize, chunk_values = _faster(chunk_loss, chunk, batch)
-                else:
-                    chunk_values = chunk_loss(chunk, batch, vectorize)
-                values[i : i + chunk_size] += nb * chunk_values.double().cpu()
-            count += nb
-    values = (values / count).numpy().reshape([len(a) for a in axes])
+        origin_loss = float(loss_fn(origin))
+    split = split_first_layer(loss_fn.model) if factor_first_layer else None
+    plane = mlp_plane(split, loss_fn.loss, next(loss_fn.batches())[0])
+    if plane is not None:
+        values, chunk_size = _mlp_surface(
+            plane, loss_fn, origin, dirs, axes, chunk_size, memory_budget
+        )
+        method = "mlp rows"
+    else:
+        values, chunk_size, vectorize = _chunked_surface(
+            loss_fn, origin, dirs, axes, split, chunk_size, memory_budget, vectorize
+        )
+        method = "vmap" if vectorize else "loop"
     return SurfaceResult(
         coords=axes,
         loss=values,
         origin_loss=origin_loss,
         normalization=normalization if isinstance(directions, int) else None,
-        n_evals=n_points,
+        n_evals=values.size,
         chunk_size=chunk_size,
-        vectorized=bool(vectorize),
+        vectorized=method != "loop",
         seconds=time.perf_counter() - t0,
         first_layer_factored=split is not None,
+        method=method,
         directions=dirs,
     )
