@@ -1,11 +1,12 @@
 """Pore-network extraction: labkit's skeleton regions against PoreSpy's ``snow2``.
 
 One seeded blobs volume goes through both tools, each in its own subprocess so that its peak
-memory (``VmHWM`` from ``/proc/self/status``) is its own. labkit runs skeleton (Lee thinning)
-+ skeleton graph (skan) + nearest-branch partition + region attributes (volumes, centroids,
+memory (``VmHWM`` from ``/proc/self/status``) is its own. labkit runs skeleton (Lee thinning,
+labkit's version, identical to scikit-image's) + skeleton graph (skan) + nearest-branch
+partition (labkit's label-carrying distance transform) + region attributes (volumes, centroids,
 surfaces, contacts, connectivity check); PoreSpy runs ``snow2`` (distance-transform watershed +
 ``regions_to_network``). Both first process a 32^3 volume so that numba compilation is not
-timed. The voxels per second of every step are printed, and the last line is
+timed; numba may use both cores. The voxels per second of every step are printed, and the last line is
 ``ratio: labkit time / PoreSpy time`` (goal <= 0.5 at 256^3).
 
 Run: ``python benchmarks/pores_pipeline.py [--size 256] [--porosity 0.35] [--labkit-only]``

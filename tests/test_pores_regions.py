@@ -194,3 +194,129 @@ def test_merge_fragments_makes_regions_connected_and_keeps_every_label():
         sizes = np.bincount(pieces[(plain == k)])
         main = np.argmax(sizes)
         assert not np.any(moved & (pieces == main))
+
+
+def _nearest_distance_per_label(points, seeds, voxel_size):
+    """Distance from each point to the nearest seed of every label (brute force, KD-trees)."""
+    spacing = np.broadcast_to(np.asarray(voxel_size, float), (3,))
+    labels = np.unique(seeds[seeds > 0])
+    trees = [cKDTree(np.argwhere(seeds == k) * spacing) for k in labels]
+    return labels, np.stack([tree.query(points * spacing)[0] for tree in trees], axis=1)
+
+
+@pytest.mark.parametrize("voxel_size", [1.0, (1.0, 1.5, 0.75), (0.3, 0.7, 1.1)])
+def test_nearest_seed_labels_is_exact_and_agrees_with_scipy_off_ties(voxel_size):
+    from labkit.pores.nearest import nearest_seed_labels
+
+    rng = np.random.default_rng(11)
+    shape = (19, 23, 27)
+    seeds = np.zeros(shape, np.int32)
+    where = rng.random(shape) < 0.004
+    seeds[where] = rng.integers(1, 9, where.sum())
+    mask = rng.random(shape) < 0.5
+    ours = nearest_seed_labels(np.argwhere(seeds), seeds[where], shape, voxel_size, mask=mask)
+    assert np.array_equal(ours == 0, ~mask)
+    distance, indices = ndimage.distance_transform_edt(
+        seeds == 0, sampling=voxel_size, return_indices=True
+    )
+    theirs = seeds[tuple(indices)]
+    points = np.argwhere(mask)
+    labels, per_label = _nearest_distance_per_label(points, seeds, voxel_size)
+    own = per_label[np.arange(len(points)), np.searchsorted(labels, ours[mask])]
+    assert np.allclose(own, distance[mask], rtol=1e-12, atol=1e-12)
+    # where no other label is as near, the label is scipy's
+    second = np.sort(per_label, axis=1)[:, 1]
+    clear = second > distance[mask] + 1e-9
+    assert clear.mean() > 0.9
+    assert np.array_equal(ours[mask][clear], theirs[mask][clear])
+    if voxel_size != (0.3, 0.7, 1.1):  # exact squared distances: ties go scipy's way too
+        assert np.array_equal(ours[mask], theirs[mask])
+
+
+@pytest.mark.parametrize("voxel_size", [1.0, (1.0, 1.5, 0.75)])
+def test_partition_equals_scipy_feature_transform_on_blobs(voxel_size):
+    # notebook 07's exercise builds the partition with scipy and compares with atol=0
+    volume = lp.blobs(40, porosity=0.35, seed=2)
+    skeleton = lp.skeletonize(volume)
+    graph = lp.skeleton_graph(skeleton, voxel_size)
+    seeds = graph.branch_label_image()
+    nearest = ndimage.distance_transform_edt(
+        seeds == 0, sampling=voxel_size, return_distances=False, return_indices=True
+    )
+    expected = np.where(volume, seeds[tuple(nearest)], 0)
+    labels = lp.partition(volume, skeleton, graph=graph, voxel_size=voxel_size)
+    assert labels.dtype == np.int32
+    assert np.array_equal(labels, expected)
+
+
+def test_nearest_seed_labels_checks_its_arguments():
+    from labkit.pores.nearest import nearest_seed_labels
+
+    one = np.array([[0, 0, 0]])
+    with pytest.raises(ValueError, match="coords"):
+        nearest_seed_labels(np.zeros((0, 3), int), np.zeros(0, int), (2, 2, 2))
+    with pytest.raises(ValueError, match="inside shape"):
+        nearest_seed_labels(np.array([[0, 0, 2]]), [1], (2, 2, 2))
+    with pytest.raises(TypeError, match="integers"):
+        nearest_seed_labels(one.astype(float), [1], (2, 2, 2))
+    with pytest.raises(ValueError, match="values"):
+        nearest_seed_labels(one, [1, 2], (2, 2, 2))
+    with pytest.raises(ValueError, match="mask"):
+        nearest_seed_labels(one, [1], (2, 2, 2), mask=np.ones((2, 2, 3), bool))
+    with pytest.raises(ValueError, match="voxel_size"):
+        nearest_seed_labels(one, [1], (2, 2, 2), voxel_size=0.0)
+
+
+def _reference_region_graph(labels, voxel_size):
+    """Region attributes with plain numpy and skimage (the previous implementation)."""
+    n = int(labels.max())
+    spacing = np.broadcast_to(np.asarray(voxel_size, float), (3,))
+    face = np.prod(spacing) / spacing
+    counts = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    grid = np.indices(labels.shape).reshape(3, -1)
+    sums = np.stack([np.bincount(labels.ravel(), g, n + 1)[1:] for g in grid], axis=1)
+    surface = np.zeros(n + 1)
+    keys, weights = [], []
+    for axis in range(3):
+        a, b = (
+            np.moveaxis(labels, axis, 0)[s].ravel().astype(np.int64)
+            for s in (np.s_[:-1], np.s_[1:])
+        )
+        differ = a != b
+        a, b = a[differ], b[differ]
+        surface += face[axis] * np.bincount(np.concatenate([a[b == 0], b[a == 0]]), minlength=n + 1)
+        both = (a > 0) & (b > 0)
+        keys.append(np.minimum(a, b)[both] * (n + 1) + np.maximum(a, b)[both])
+        weights.append(np.full(both.sum(), face[axis]))
+    unique, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+    areas = np.bincount(inverse, np.concatenate(weights), len(unique))
+    pairs = np.stack([unique // (n + 1), unique % (n + 1)], axis=1) - 1
+    pieces = connected_components(labels, background=0, connectivity=1)
+    owner, n_pieces = np.unique(
+        np.unique(labels.astype(np.int64) * (pieces.max() + 1) + pieces)[1:] // (pieces.max() + 1),
+        return_counts=True,
+    )
+    return counts, sums / counts[:, None] * spacing, surface[1:], pairs, areas, owner[n_pieces > 1]
+
+
+@pytest.mark.parametrize("voxel_size", [1.0, (2.0, 0.5, 0.25), (0.3, 0.7, 1.1)])
+def test_region_graph_matches_the_numpy_reference(voxel_size):
+    rng = np.random.default_rng(5)
+    cases = [lp.partition(lp.blobs(40, porosity=p, seed=s)) for p, s in [(0.35, 3), (0.5, 4)]]
+    cases.append(rng.integers(0, 700, (30, 40, 50)).astype(np.int32))  # many pairs
+    cases[-1].reshape(-1)[:700] = np.arange(700)  # every label present
+    cases.append(rng.integers(0, 3, (20, 21, 22)).astype(np.int32))  # winding, branching pieces
+    for labels in cases:
+        graph = lp.region_graph(labels, voxel_size=voxel_size)
+        counts, centroids, surface, pairs, areas, split = _reference_region_graph(
+            labels, voxel_size
+        )
+        assert np.array_equal(graph.volumes, counts * np.prod(np.broadcast_to(voxel_size, 3)))
+        assert np.array_equal(graph.centroids, centroids)
+        assert np.array_equal(graph.contacts.pairs, pairs)
+        assert np.array_equal(graph.disconnected, split)
+        assert np.allclose(graph.surface_areas, surface, rtol=1e-13, atol=0)
+        assert np.allclose(graph.contacts.areas, areas, rtol=1e-13, atol=0)
+        if voxel_size != (0.3, 0.7, 1.1):  # dyadic face areas: sums are exact
+            assert np.array_equal(graph.surface_areas, surface)
+            assert np.array_equal(graph.contacts.areas, areas)

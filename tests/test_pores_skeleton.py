@@ -106,3 +106,49 @@ def test_bad_skeletons():
         lp.skeleton_graph(np.full((4, 4, 4), 2))
     with pytest.raises(ValueError, match="min_length"):
         lp.prune(np.ones((3, 3, 3), bool), min_length=-1)
+
+
+def _skan_graph(skeleton, voxel_size):
+    """The skeleton graph built directly on skan.Skeleton (the reference implementation)."""
+    import skan
+
+    skel = skan.Skeleton(skeleton, spacing=voxel_size)
+    coords = np.asarray(skel.coordinates, dtype=np.int64)
+    degrees = np.asarray(skel.degrees)
+    is_junction = degrees >= 3
+    junction_image = np.zeros(skeleton.shape, dtype=bool)
+    junction_image[tuple(coords[is_junction].T)] = True
+    clusters, n_junctions = ndimage.label(junction_image, structure=np.ones((3, 3, 3)))
+    node_of = np.full(len(coords), -1)
+    node_of[is_junction] = clusters[tuple(coords[is_junction].T)] - 1
+    endpoints = np.flatnonzero(degrees == 1)
+    node_of[endpoints] = n_junctions + np.arange(len(endpoints))
+    centres = ndimage.center_of_mass(junction_image, clusters, range(1, n_junctions + 1))
+    branches = []
+    for i, length in enumerate(skel.path_lengths()):
+        path = np.asarray(skel.path(i))
+        ends = (int(node_of[path[0]]), int(node_of[path[-1]]))
+        if path[0] == path[-1] and ends == (-1, -1):
+            path = path[:-1]
+        own = path[~is_junction[path]]
+        if len(own):
+            branches.append((coords[own], float(length), ends))
+    branches += [(coords[[p]], 0.0, (-1, -1)) for p in np.flatnonzero(degrees == 0)]
+    return np.reshape(centres, (-1, 3)), coords[endpoints], coords[is_junction], branches
+
+
+@pytest.mark.parametrize("voxel_size", [1.0, (1.0, 1.5, 0.75)])
+def test_skeleton_graph_matches_skan(voxel_size):
+    rng = np.random.default_rng(7)
+    skeletons = [lp.skeletonize(lp.blobs(36, porosity=p, seed=s)) for p, s in [(0.35, 0), (0.5, 1)]]
+    skeletons.append(rng.random((12, 13, 14)) < 0.25)  # thick: many touching junction voxels
+    for skeleton in skeletons:
+        graph = lp.skeleton_graph(skeleton, voxel_size)
+        junctions, endpoints, junction_voxels, branches = _skan_graph(skeleton, voxel_size)
+        assert np.allclose(graph.junctions, junctions, rtol=0, atol=1e-12)
+        assert np.array_equal(graph.endpoints, endpoints)
+        assert np.array_equal(graph.junction_voxels, junction_voxels)
+        assert len(graph.branches) == len(branches)
+        for ours, (voxels, length, ends) in zip(graph.branches, branches, strict=True):
+            assert np.array_equal(ours.voxels, voxels)
+            assert ours.length == length and ours.nodes == ends

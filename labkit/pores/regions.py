@@ -1,9 +1,10 @@
 """Skeleton-based regions of the pore space and their attributed graph.
 
-Every pore voxel takes the label of the nearest skeleton branch (Euclidean distance transform
-with indices), so there is one region per branch. The region graph carries, per region, its
-volume, centroid and pore-solid surface area, and per pair of touching regions the contact area
-(face-adjacent voxel pairs) and the distance between centroids.
+Every pore voxel takes the label of the nearest skeleton branch (an exact Euclidean feature
+transform that carries labels, :mod:`labkit.pores.nearest`), so there is one region per branch.
+The region graph carries, per region, its volume, centroid and pore-solid surface area, and per
+pair of touching regions the contact area (face-adjacent voxel pairs) and the distance between
+centroids, all measured in one pass over the labels (:mod:`labkit.pores.region_measures`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage, sparse
+from scipy import sparse
 
 from labkit._checks import check_type
 from labkit.pores.io import check_voxel_size
+from labkit.pores.nearest import nearest_seed_labels
+from labkit.pores.region_measures import label_measures, split_labels
 from labkit.pores.skeleton import SkeletonGraph, skeleton_graph, skeletonize
 from labkit.pores.volumes import check_volume
 
@@ -52,6 +55,8 @@ def partition(
     merge: bool = False,
 ) -> np.ndarray:
     """Label every pore voxel with the nearest skeleton branch.
+
+    Where two branches are equally near a voxel, either may be taken.
 
     Parameters
     ----------
@@ -105,20 +110,16 @@ def partition(
     check_type("graph", graph, SkeletonGraph)
     if not graph.branches:
         raise ValueError("volume has no skeleton branch")
-    seeds = graph.branch_label_image()
-    if seeds.shape != volume.shape:
-        raise ValueError(f"graph shape {seeds.shape} differs from volume shape {volume.shape}")
-    if np.any((seeds > 0) & ~volume):
+    if tuple(graph.shape) != volume.shape:
+        raise ValueError(f"graph shape {graph.shape} differs from volume shape {volume.shape}")
+    coords = np.concatenate([b.voxels for b in graph.branches])
+    if not volume[tuple(coords.T)].all():
         raise ValueError("graph has branch voxels outside the pore phase of volume")
-    indices = ndimage.distance_transform_edt(
-        seeds == 0, sampling=voxel_size, return_distances=False, return_indices=True
+    values = np.repeat(
+        np.arange(1, len(graph.branches) + 1, dtype=np.int32),
+        [len(b.voxels) for b in graph.branches],
     )
-    labels = np.zeros(volume.shape, dtype=np.int32)
-    for z0 in range(0, volume.shape[0], 16):
-        z, y, x = indices[:, z0 : z0 + 16]
-        labels[z0 : z0 + 16] = seeds[z, y, x]
-    del indices
-    labels[~volume] = 0
+    labels = nearest_seed_labels(coords, values, volume.shape, voxel_size, mask=volume)
     return merge_fragments(labels) if merge else labels
 
 
@@ -146,16 +147,7 @@ def disconnected_regions(labels: np.ndarray) -> np.ndarray:
     >>> disconnected_regions(labels)
     array([1], dtype=int32)
     """
-    from skimage.measure import label as connected_components
-
-    labels = check_labels(labels)
-    pieces = connected_components(labels, background=0, connectivity=1)
-    mask = labels > 0
-    pairs = np.unique(
-        labels[mask].astype(np.int64) * (int(pieces.max()) + 1) + pieces[mask].astype(np.int64)
-    )
-    owner, counts = np.unique(pairs // (int(pieces.max()) + 1), return_counts=True)
-    return owner[counts > 1].astype(labels.dtype)
+    return split_labels(check_labels(labels))
 
 
 def _pieces(labels: np.ndarray):
@@ -305,49 +297,6 @@ class RegionGraph:
         }
 
 
-def _centroids(labels: np.ndarray, n: int, chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Voxel counts and centroids (voxel coordinates) per label, a slab of slices at a time."""
-    counts = np.zeros(n + 1)
-    sums = np.zeros((3, n + 1))
-    ny, nx = labels.shape[1:]
-    y = np.broadcast_to(np.arange(ny, dtype=float)[:, None], (ny, nx))
-    x = np.broadcast_to(np.arange(nx, dtype=float)[None, :], (ny, nx))
-    for z0 in range(0, labels.shape[0], chunk):
-        block = labels[z0 : z0 + chunk]
-        mask = block > 0
-        lab = block[mask].astype(np.intp, copy=False)
-        nz = block.shape[0]
-        z = np.broadcast_to(np.arange(z0, z0 + nz, dtype=float)[:, None, None], block.shape)
-        counts += np.bincount(lab, minlength=n + 1)
-        sums[0] += np.bincount(lab, weights=z[mask], minlength=n + 1)
-        sums[1] += np.bincount(lab, weights=np.broadcast_to(y, block.shape)[mask], minlength=n + 1)
-        sums[2] += np.bincount(lab, weights=np.broadcast_to(x, block.shape)[mask], minlength=n + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centroids = (sums / counts).T[1:]
-    return counts[1:], centroids
-
-
-def _surface_and_contacts(labels: np.ndarray, n: int, face_areas: np.ndarray):
-    surface = np.zeros(n + 1)
-    keys, weights = [], []
-    for axis in range(3):
-        a, b = face_pairs(labels, axis)
-        differ = a != b
-        a, b = a[differ].astype(np.int64), b[differ].astype(np.int64)
-        to_solid = np.concatenate([a[b == 0], b[a == 0]])
-        surface += face_areas[axis] * np.bincount(to_solid, minlength=n + 1)
-        both = (a > 0) & (b > 0)
-        a, b = a[both], b[both]
-        keys.append(np.minimum(a, b) * (n + 1) + np.maximum(a, b))
-        weights.append(np.full(len(a), face_areas[axis]))
-    keys = np.concatenate(keys)
-    weights = np.concatenate(weights)
-    unique, inverse = np.unique(keys, return_inverse=True)
-    areas = np.bincount(inverse, weights=weights, minlength=len(unique))
-    pairs = np.stack([unique // (n + 1), unique % (n + 1)], axis=1) - 1
-    return surface[1:], pairs, areas
-
-
 def region_graph(labels: np.ndarray, voxel_size=1.0, check_connectivity: bool = True):
     """Attributed graph of a label image.
 
@@ -378,17 +327,23 @@ def region_graph(labels: np.ndarray, voxel_size=1.0, check_connectivity: bool = 
     labels = check_labels(labels)
     voxel_size = check_voxel_size(voxel_size)
     n = int(labels.max())
-    counts, centroids = _centroids(labels, n)
+    counts, coordinate_sums, solid_faces, pairs, pair_faces = label_measures(labels, n)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
         raise ValueError(
             f"labels must run 1..{n} without gaps; label {empty[0] + 1} has no voxel "
             "(skimage.segmentation.relabel_sequential fixes this)"
         )
-    surface, pairs, areas = _surface_and_contacts(labels, n, _face_areas(voxel_size))
-    centroids = centroids * np.asarray(voxel_size)
+    face_areas = _face_areas(voxel_size)
+    surface = np.zeros(n)
+    areas = np.zeros(len(pairs))
+    for axis in range(3):
+        surface += face_areas[axis] * solid_faces[:, axis]
+        areas += face_areas[axis] * pair_faces[:, axis]
+    pairs = pairs - 1
+    centroids = coordinate_sums / counts[:, None] * np.asarray(voxel_size)
     distances = np.linalg.norm(centroids[pairs[:, 0]] - centroids[pairs[:, 1]], axis=1)
-    disconnected = disconnected_regions(labels) if check_connectivity else np.zeros(0, np.int32)
+    disconnected = split_labels(labels) if check_connectivity else np.zeros(0, np.int32)
     return RegionGraph(
         labels=labels,
         voxel_size=voxel_size,
