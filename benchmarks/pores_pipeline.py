@@ -6,8 +6,8 @@ labkit's version, identical to scikit-image's) + skeleton graph (skan) + nearest
 partition (labkit's label-carrying distance transform) + region attributes (volumes, centroids,
 surfaces, contacts, connectivity check); PoreSpy runs ``snow2`` (distance-transform watershed +
 ``regions_to_network``). Both first process a 32^3 volume so that numba compilation is not
-timed; numba may use both cores. The voxels per second of every step are printed, and the last line is
-``ratio: labkit time / PoreSpy time`` (goal <= 0.5 at 256^3).
+timed; numba may use both cores. The voxels per second of every step are printed, and the last
+line is ``ratio: labkit time / PoreSpy time`` (goal <= 0.5 at 256^3).
 
 Run: ``python benchmarks/pores_pipeline.py [--size 256] [--porosity 0.35] [--labkit-only]``
 """

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from labkit.pores.io import check_voxel_size
 from labkit.pores._threads import use_quiet_threads
+from labkit.pores.io import check_voxel_size
 
 __all__ = ["nearest_seed_labels"]
 
