@@ -20,13 +20,12 @@ For the CNN labkit only evaluates the first convolution once per direction; the 
 convolution (88 % of the multiply-adds) runs at every point on both sides, so its ratio stays
 near 1.
 
-Measured on 1 thread, best of 5 interleaved runs, on a 2-core machine shared with other jobs
-(load average 2.3-3.5, so both sides ran slower than on a quiet machine), in four runs: MLP on
-all 1797 digits 0.24-0.27 (labkit 0.37-0.62 s against 1.5-2.3 s; labkit's own CPU time
-0.31-0.34 s against the peer's 1.3-1.5 s measured on a quiet machine suggests about 0.22-0.25
-there), MLP on 256 digits 0.12-0.16 (labkit 0.055-0.07 s: at this size the peer's per-point
-overhead dominates), CNN 0.86-1.03. The goal (<= 0.2) is met on the 256-digit batch, not on
-all 1797 digits.
+Measured on a quiet 2-core machine (load about 1), 1 thread, best of 3 interleaved runs: MLP
+on all 1797 digits 0.35 (labkit 0.375 s against 1.08 s; with 2 threads 0.26: 0.219 s against
+0.853 s), MLP on 256 digits 0.17 (0.053 s against 0.315 s: at this size the peer's per-point
+overhead dominates), CNN 1.2 (9.28 s against 7.72 s; the peer's runs spread over 7.7-10.9 s).
+Under load (2.3-3.5) the MLP ratio read 0.24-0.27: the peer suffers more from a busy machine.
+The goal (<= 0.2) is met on the 256-digit batch, not on all 1797 digits.
 
 Run: ``python benchmarks/surface_vs_loss_landscapes.py [--models mlp cnn] [--mlp-batches 256
 1797] [--steps 51]``
