@@ -53,6 +53,21 @@ def _insert(keys, faces, key, axis):
 
 
 @numba.njit(cache=True, nogil=True)
+def _face(a, b, axis, stride, solid, keys, faces):
+    """Count the face between labels ``a`` and ``b`` along ``axis``: to solid, or to a pair
+    (1 if the pair is new, else 0)."""
+    if a == b:
+        return 0
+    if b == 0:
+        solid[a, axis] += 1
+        return 0
+    if a == 0:
+        solid[b, axis] += 1
+        return 0
+    return _insert(keys, faces, min(a, b) * stride + max(a, b), axis)
+
+
+@numba.njit(cache=True, nogil=True)
 def _measure_rows(labels, z0, y0, z1, n, counts, sums, solid, keys, faces, used):
     """Measure rows from ``(z0, y0)`` up to plane ``z1`` (faces to the next row and plane
     included) until the pair table could fill past half; return where it stopped.
@@ -75,38 +90,19 @@ def _measure_rows(labels, z0, y0, z1, n, counts, sums, solid, keys, faces, used)
                     sums[a, 1] += y
                     sums[a, 2] += x
                 if x + 1 < nx:
-                    b = np.int64(row[x + 1])
-                    if a != b:
-                        if b == 0:
-                            solid[a, 2] += 1
-                        elif a == 0:
-                            solid[b, 2] += 1
-                        else:
-                            used += _insert(keys, faces, min(a, b) * stride + max(a, b), 2)
+                    used += _face(a, np.int64(row[x + 1]), 2, stride, solid, keys, faces)
             if y + 1 < ny:
                 below = labels[z, y + 1]
                 for x in range(nx):
-                    a = np.int64(row[x])
-                    b = np.int64(below[x])
-                    if a != b:
-                        if b == 0:
-                            solid[a, 1] += 1
-                        elif a == 0:
-                            solid[b, 1] += 1
-                        else:
-                            used += _insert(keys, faces, min(a, b) * stride + max(a, b), 1)
+                    used += _face(
+                        np.int64(row[x]), np.int64(below[x]), 1, stride, solid, keys, faces
+                    )
             if z + 1 < nz:
                 behind = labels[z + 1, y]
                 for x in range(nx):
-                    a = np.int64(row[x])
-                    b = np.int64(behind[x])
-                    if a != b:
-                        if b == 0:
-                            solid[a, 0] += 1
-                        elif a == 0:
-                            solid[b, 0] += 1
-                        else:
-                            used += _insert(keys, faces, min(a, b) * stride + max(a, b), 0)
+                    used += _face(
+                        np.int64(row[x]), np.int64(behind[x]), 0, stride, solid, keys, faces
+                    )
     return z1, 0, used
 
 
