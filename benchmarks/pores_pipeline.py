@@ -24,6 +24,7 @@ import tempfile
 import time
 
 import numpy as np
+from _volumes import blobs_parser, blobs_volume
 
 
 def _rss_mb() -> float:
@@ -118,11 +119,7 @@ def _report(name: str, result: dict, n_voxels: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--porosity", type=float, default=0.35)
-    parser.add_argument("--blobiness", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = blobs_parser(__doc__)
     parser.add_argument("--labkit-only", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("TOOL", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -130,9 +127,7 @@ def main() -> None:
         _child(*args.child)
         return
 
-    import labkit.pores as lp
-
-    volume = lp.blobs(args.size, porosity=args.porosity, blobiness=args.blobiness, seed=args.seed)
+    volume = blobs_volume(args)
     print(f"blobs {args.size}^3, porosity {volume.mean():.3f}, seed {args.seed}")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "volume.npy")

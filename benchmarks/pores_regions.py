@@ -22,11 +22,11 @@ Run: ``python benchmarks/pores_regions.py [--size 256] [--repeats 2] [--porespy]
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 import numpy as np
+from _volumes import blobs_parser, blobs_volume
 
 
 def library_graph(skeleton):
@@ -102,10 +102,7 @@ def _best(fn, *args, repeats):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--porosity", type=float, default=0.35)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = blobs_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--porespy", action="store_true", help="also time regions_to_network")
     args = parser.parse_args()
@@ -120,7 +117,7 @@ def main() -> None:
     lp.region_graph(lp.partition(small, small_skeleton, graph=small_graph))
     library_graph(small_skeleton)
 
-    volume = lp.blobs(args.size, porosity=args.porosity, seed=args.seed)
+    volume = blobs_volume(args)
     skeleton = lp.skeletonize(volume)
     graph = lp.skeleton_graph(skeleton)
     seeds = graph.branch_label_image()

@@ -23,6 +23,7 @@ import tempfile
 import time
 
 import numpy as np
+from _volumes import blobs_parser, blobs_volume
 
 
 def _memory_mb(field: str) -> float:
@@ -55,11 +56,7 @@ def _peak_memory(volume: np.ndarray) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--porosity", type=float, default=0.35)
-    parser.add_argument("--blobiness", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = blobs_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--memory", action="store_true", help="report labkit's peak memory")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -78,7 +75,7 @@ def main() -> None:
     thin(lp.blobs(24, porosity=0.35, seed=1))
     print(f"labkit first call (numba compile or cache load): {time.perf_counter() - start:.1f} s")
 
-    volume = lp.blobs(args.size, porosity=args.porosity, blobiness=args.blobiness, seed=args.seed)
+    volume = blobs_volume(args)
     print(
         f"blobs {args.size}^3, porosity {volume.mean():.3f}, blobiness {args.blobiness}, "
         f"seed {args.seed}; numba threads {numba.get_num_threads()}, "
