@@ -15,7 +15,12 @@ On a 2-D surface every grid point is ``theta + a d_1 + b d_2``. For a model
   keeps the samples contiguous;
 - cross-entropy is reduced over the few classes of each sample in place, with logits in bits
   (the last layer's weights times ``log2(e)``) because ``exp2`` and ``log2`` are cheaper than
-  ``exp`` and ``log``.
+  ``exp`` and ``log``;
+- on the CPU in float32 the exponentials, the first activation and the cross-entropy are each
+  one numba pass (:mod:`.plane_kernels`) instead of several torch passes, and with
+  ``torch.get_num_threads() > 1`` the grid rows are shared among that many threads (each
+  running torch single-threaded inside), because one row's products are too small for torch's
+  own threads to pay.
 
 Nothing is approximated: the values are the model's loss at each grid point to float rounding.
 """
@@ -24,11 +29,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from . import plane_kernels
 from .first_layer import FirstLayerSplit
 from .params import Params
 
@@ -128,10 +136,36 @@ class MLPPlane:
             last = self.layers[-1][0]
             for params in (at, *along):
                 params[last] = [None if t is None else t * LOG2_E for t in params[last]]
-        buffers = _Buffers(self.layers, heads[0], min(chunk_size, len(a)))
         shape = (len(a), 1 if rows is None else len(rows))
         out = torch.empty(shape, dtype=heads.dtype, device=heads.device)
-        for j in range(out.shape[1]):
+        args = (out, heads, a, rows, at, along, growth, labels, y, in_bits)
+        workers = min(torch.get_num_threads(), shape[1])
+        if workers == 1 or not _Buffers.fusable(heads):
+            self._rows(range(shape[1]), min(chunk_size, len(a)), *args)
+            return out if rows is not None else out[:, 0]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # rows in parallel, each on one thread
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                jobs = [
+                    pool.submit(self._rows, range(w, shape[1], workers), chunk_size, *args)
+                    for w in range(workers)
+                ]
+                for job in jobs:
+                    job.result()
+        finally:
+            torch.set_num_threads(threads)
+        return out
+
+    def _rows(self, js, chunk_size, out, heads, a, rows, at, along, growth, labels, y, in_bits):
+        """Fill ``out[:, j]`` for the grid rows ``js`` (see :meth:`losses`)."""
+        with torch.no_grad():
+            buffers = _Buffers(self.layers, heads[0], min(chunk_size, len(a)))
+            self._fill(js, out, heads, a, rows, at, along, growth, buffers, labels, y, in_bits)
+
+    def _fill(self, js, out, heads, a, rows, at, along, growth, buffers, labels, y, in_bits):
+        chunk_size = len(buffers.hidden)
+        for j in js:
             z_b = heads[0] if rows is None else heads[0] + rows[j] * heads[2]
             factors = None
             if growth is not None and float(z_b.abs().max()) <= EXP_BOUND:
@@ -147,11 +181,12 @@ class MLPPlane:
                         values = _generic(self.loss, h, y)
                     else:
                         h = h if in_bits else h.mul_(LOG2_E)
-                        values = _cross_entropy_bits(h, labels, shift)
+                        values = buffers.cross_entropy(h, y) if not shift else None
+                        if values is None:
+                            values = _cross_entropy_bits(h, labels, shift)
                     if values is not None:
                         break
                 out[i:stop, j] = values
-        return out if rows is not None else out[:, 0]
 
     def _later_layers(self, h, buffers, weights, start: int, stop: int, activated: bool):
         """Run the modules after the first layer (after its activation when ``activated``)."""
@@ -171,6 +206,10 @@ class MLPPlane:
             return None
         if float(a.abs().max() * z_1.abs().max()) > EXP_BOUND:
             return None
+        if z_1.device.type == "cpu" and z_1.dtype == torch.float32:
+            table = torch.empty(len(a), *z_1.shape, dtype=z_1.dtype)
+            plane_kernels.exp_table((-a).numpy(), z_1.numpy(), table.numpy())
+            return table
         return torch.exp(-a[:, None, None] * z_1)
 
 
@@ -197,6 +236,7 @@ class _Buffers:
         self.hidden = torch.empty(chunk, *z_0.shape, dtype=z_0.dtype, device=z_0.device)
         self.denominator = torch.empty_like(self.hidden)
         self.silu = bool(layers) and isinstance(layers[0][1], nn.SiLU)
+        self.fused = self.fusable(z_0)
         n = z_0.shape[1]
         self.outputs = {
             name: torch.empty(chunk, m.out_features, n, dtype=z_0.dtype, device=z_0.device)
@@ -204,12 +244,21 @@ class _Buffers:
             if isinstance(m, nn.Linear)
         }
 
+    @staticmethod
+    def fusable(t: torch.Tensor) -> bool:
+        """Whether the numba kernels (:mod:`.plane_kernels`) apply: float32 on the CPU."""
+        return t.device.type == "cpu" and t.dtype == torch.float32
+
     def row_factors(self, z_b: torch.Tensor, z_1: torch.Tensor) -> tuple:
         """``e = exp(z_b)`` and, for SiLU, ``z_b e`` and ``z_1 e``: a row's shared factors.
 
         With ``g = exp(-a z_1)``, ``sigmoid(z_b + a z_1) = e / (e + g)`` and
         ``silu(z_b + a z_1) = (z_b e + a z_1 e) / (e + g)``.
         """
+        if self.fused and self.silu:
+            e, ze, ye = (torch.empty_like(z_b) for _ in range(3))
+            plane_kernels.exp_factors(z_b.numpy(), z_1.numpy(), e.numpy(), ze.numpy(), ye.numpy())
+            return e, ze, ye
         e = torch.exp(z_b)
         return (e, z_b * e, z_1 * e) if self.silu else (e,)
 
@@ -223,10 +272,32 @@ class _Buffers:
         h = self.hidden[:k]
         if factors is None:
             return torch.addcmul(z_b, coef[:, None, None], z_1, out=h)
+        if self.fused:
+            g = growth[start : start + k].numpy()
+            if self.silu:
+                e, ze, ye = (t.numpy() for t in factors)
+                plane_kernels.silu_rows(ze, ye, e, g, coef.numpy(), h.numpy())
+            else:
+                plane_kernels.sigmoid_rows(factors[0].numpy(), g, h.numpy())
+            return h
         d = torch.add(factors[0], growth[start : start + k], out=self.denominator[:k])
         if not self.silu:
             return torch.div(factors[0], d, out=h)
         return torch.addcmul(factors[1], coef[:, None, None], factors[2], out=h).div_(d)
+
+    def cross_entropy(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """Mean cross-entropy per point of ``logits`` in bits by the numba kernel.
+
+        ``None`` when the kernel does not apply (not float32 on the CPU) or a value is not
+        finite (the torch route then gives the same NaN or infinity as the model would).
+        """
+        if not self.fused:
+            return None
+        values = np.empty(len(logits))
+        plane_kernels.cross_entropy_bits(logits.numpy(), y.numpy(), values)
+        if not np.isfinite(values).all():
+            return None
+        return torch.from_numpy(values).to(logits.dtype)
 
     def linear(self, name: str, weights: list, h: torch.Tensor, start: int, stop: int):
         w, b = weights[0][start:stop], weights[1]
