@@ -12,20 +12,20 @@ model's weights and runs the whole model. labkit runs the MLP a grid row at a ti
 (``labkit.landscape.mlp_plane``): the first layer three times in all, SiLU without an
 exponential per point (``exp`` of the pre-activation factors into a per-row and a per-column
 table), the second layer as one batched product per chunk of points in a features x samples
-layout, and cross-entropy per sample in base 2. Per grid point and sample that leaves three
-elementwise passes over the 32 hidden units, the 32 x 10 product and 10 ``exp2``; the peer pays
-the 64 x 32 product, 32 exponentials, the 32 x 10 product, the cross-entropy and the Python of
-moving the weights. Both give the same values to float rounding (see the printed centres).
-For the CNN labkit only evaluates the first convolution once per direction; the second
-convolution (88 % of the multiply-adds) runs at every point on both sides, so its ratio stays
-near 1.
+layout, and cross-entropy per sample in base 2; on the CPU the exponentials, the activation and
+the cross-entropy are one numba pass each (``labkit.landscape.plane_kernels``) and the rows are
+shared among torch's threads. Per grid point and sample that leaves one pass over the 32 hidden
+units, the 32 x 10 product and 10 ``exp2``; the peer pays the 64 x 32 product, 32
+exponentials, the 32 x 10 product, the cross-entropy and the Python of moving the weights. Both
+give the same values to float rounding (see the printed centres). For the CNN labkit only
+evaluates the first convolution once per direction; the second convolution (88 % of the
+multiply-adds) runs at every point on both sides, so its ratio stays near 1.
 
-Measured on a quiet 2-core machine (load about 1), 1 thread, best of 3 interleaved runs: MLP
-on all 1797 digits 0.35 (labkit 0.375 s against 1.08 s; with 2 threads 0.26: 0.219 s against
-0.853 s), MLP on 256 digits 0.17 (0.053 s against 0.315 s: at this size the peer's per-point
-overhead dominates), CNN 1.2 (9.28 s against 7.72 s; the peer's runs spread over 7.7-10.9 s).
-Under load (2.3-3.5) the MLP ratio read 0.24-0.27: the peer suffers more from a busy machine.
-The goal (<= 0.2) is met on the 256-digit batch, not on all 1797 digits.
+Measured on a quiet 2-core machine (load about 1), best of 5 interleaved runs; the peer's own
+runs spread by 20 % from run to run. 1 thread: MLP on all 1797 digits 0.16 (labkit 0.219 s
+against 1.341 s), MLP on 256 digits 0.11 (0.040 s against 0.349 s), CNN 0.96 (6.53 s against
+6.79 s). 2 threads: 0.18 (0.163 s against 0.935 s), 0.10, 0.87. Before the numba kernels the
+MLP on all digits read 0.26-0.35. The goal (<= 0.2) is met for the MLP, not for the CNN.
 
 Run: ``python benchmarks/surface_vs_loss_landscapes.py [--models mlp cnn] [--mlp-batches 256
 1797] [--steps 51]``
