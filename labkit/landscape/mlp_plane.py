@@ -120,6 +120,8 @@ class MLPPlane:
         """Mean loss on ``batch`` at every point of the grid spanned by ``axes``.
 
         Returns a tensor of shape ``(len(axes[0]), len(axes[1]))`` (or ``(len(axes[0]),)``).
+        On the CPU in float32 with ``torch.get_num_threads() = n > 1``, ``n`` threads share the
+        grid rows and torch's own thread count is 1 until they finish.
         """
         x, y = batch
         heads = self.split.outputs(x, origin, list(directions), fixed)
@@ -138,17 +140,17 @@ class MLPPlane:
                 params[last] = [None if t is None else t * LOG2_E for t in params[last]]
         shape = (len(a), 1 if rows is None else len(rows))
         out = torch.empty(shape, dtype=heads.dtype, device=heads.device)
-        args = (out, heads, a, rows, at, along, growth, labels, y, in_bits)
+        args = (min(chunk_size, len(a)), out, heads, a, rows, at, along, growth, labels, y, in_bits)
         workers = min(torch.get_num_threads(), shape[1])
-        if workers == 1 or not _Buffers.fusable(heads):
-            self._rows(range(shape[1]), min(chunk_size, len(a)), *args)
+        if workers == 1 or not _fusable(heads):
+            self._rows(range(shape[1]), *args)
             return out if rows is not None else out[:, 0]
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # rows in parallel, each on one thread
+        torch.set_num_threads(1)  # rows in parallel, each on one thread (restored below)
         try:
             with ThreadPoolExecutor(workers) as pool:
                 jobs = [
-                    pool.submit(self._rows, range(w, shape[1], workers), chunk_size, *args)
+                    pool.submit(self._rows, range(w, shape[1], workers), *args)
                     for w in range(workers)
                 ]
                 for job in jobs:
@@ -157,14 +159,10 @@ class MLPPlane:
             torch.set_num_threads(threads)
         return out
 
+    @torch.no_grad()
     def _rows(self, js, chunk_size, out, heads, a, rows, at, along, growth, labels, y, in_bits):
         """Fill ``out[:, j]`` for the grid rows ``js`` (see :meth:`losses`)."""
-        with torch.no_grad():
-            buffers = _Buffers(self.layers, heads[0], min(chunk_size, len(a)))
-            self._fill(js, out, heads, a, rows, at, along, growth, buffers, labels, y, in_bits)
-
-    def _fill(self, js, out, heads, a, rows, at, along, growth, buffers, labels, y, in_bits):
-        chunk_size = len(buffers.hidden)
+        buffers = _Buffers(self.layers, heads[0], chunk_size)
         for j in js:
             z_b = heads[0] if rows is None else heads[0] + rows[j] * heads[2]
             factors = None
@@ -206,11 +204,16 @@ class MLPPlane:
             return None
         if float(a.abs().max() * z_1.abs().max()) > EXP_BOUND:
             return None
-        if z_1.device.type == "cpu" and z_1.dtype == torch.float32:
+        if _fusable(z_1):
             table = torch.empty(len(a), *z_1.shape, dtype=z_1.dtype)
             plane_kernels.exp_table((-a).numpy(), z_1.numpy(), table.numpy())
             return table
         return torch.exp(-a[:, None, None] * z_1)
+
+
+def _fusable(t: torch.Tensor) -> bool:
+    """Whether the numba kernels (:mod:`.plane_kernels`) apply: float32 on the CPU."""
+    return t.device.type == "cpu" and t.dtype == torch.float32
 
 
 def _moved(params: dict[str, list], direction: dict[str, list], step) -> dict[str, list]:
@@ -234,20 +237,15 @@ class _Buffers:
 
     def __init__(self, layers, z_0: torch.Tensor, chunk: int) -> None:
         self.hidden = torch.empty(chunk, *z_0.shape, dtype=z_0.dtype, device=z_0.device)
-        self.denominator = torch.empty_like(self.hidden)
+        self.fused = _fusable(z_0)
+        self.denominator = None if self.fused else torch.empty_like(self.hidden)
         self.silu = bool(layers) and isinstance(layers[0][1], nn.SiLU)
-        self.fused = self.fusable(z_0)
         n = z_0.shape[1]
         self.outputs = {
             name: torch.empty(chunk, m.out_features, n, dtype=z_0.dtype, device=z_0.device)
             for name, m in layers
             if isinstance(m, nn.Linear)
         }
-
-    @staticmethod
-    def fusable(t: torch.Tensor) -> bool:
-        """Whether the numba kernels (:mod:`.plane_kernels`) apply: float32 on the CPU."""
-        return t.device.type == "cpu" and t.dtype == torch.float32
 
     def row_factors(self, z_b: torch.Tensor, z_1: torch.Tensor) -> tuple:
         """``e = exp(z_b)`` and, for SiLU, ``z_b e`` and ``z_1 e``: a row's shared factors.
