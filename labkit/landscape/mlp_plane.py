@@ -141,11 +141,11 @@ class MLPPlane:
         shape = (len(a), 1 if rows is None else len(rows))
         out = torch.empty(shape, dtype=heads.dtype, device=heads.device)
         args = (min(chunk_size, len(a)), out, heads, a, rows, at, along, growth, labels, y, in_bits)
-        workers = min(torch.get_num_threads(), shape[1])
+        threads = torch.get_num_threads()
+        workers = min(threads, shape[1])
         if workers == 1 or not _fusable(heads):
             self._rows(range(shape[1]), *args)
             return out if rows is not None else out[:, 0]
-        threads = torch.get_num_threads()
         torch.set_num_threads(1)  # rows in parallel, each on one thread (restored below)
         try:
             with ThreadPoolExecutor(workers) as pool:
@@ -179,9 +179,8 @@ class MLPPlane:
                         values = _generic(self.loss, h, y)
                     else:
                         h = h if in_bits else h.mul_(LOG2_E)
-                        values = buffers.cross_entropy(h, y) if not shift else None
-                        if values is None:
-                            values = _cross_entropy_bits(h, labels, shift)
+                        fused = None if shift else buffers.cross_entropy(h, y)
+                        values = _cross_entropy_bits(h, labels, shift) if fused is None else fused
                     if values is not None:
                         break
                 out[i:stop, j] = values
