@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-import scipy.linalg
 import torch
 
 from labkit._checks import check_int, check_positive
@@ -472,17 +470,15 @@ class RecyclingCG:
             coefficients = torch.cholesky_solve(coarse_az.T, coarse_chol).T
             z = z - correction.coarse.prolong(coefficients)
             t = t - coefficients @ coarse_az.T
-        t = t.cpu().numpy()
         t = 0.5 * (t + t.T)
         mz = z * diagonal if diagonal is not None else z
-        s = (z @ mz.T).cpu().numpy()
-        s = 0.5 * (s + s.T)
-        evals, evecs = np.linalg.eigh(s)
+        s = z @ mz.T
+        evals, evecs = torch.linalg.eigh(0.5 * (s + s.T))
         keep = evals > 1e-12 * evals.max()
-        whiten = evecs[:, keep] / np.sqrt(evals[keep])
-        _, y = scipy.linalg.eigh(whiten.T @ t @ whiten)
+        whiten = evecs[:, keep] / evals[keep].sqrt()
+        _, y = torch.linalg.eigh(whiten.T @ t @ whiten)
         coeffs = whiten @ y[:, : min(self.n_recycle, y.shape[1])]
-        new = torch.from_numpy(coeffs.T).to(z) @ z
+        new = coeffs.T @ z
         self.basis = new / torch.linalg.vector_norm(new, dim=1, keepdim=True)
 
 
