@@ -28,7 +28,7 @@ Nothing is approximated: the values are the model's loss at each grid point to f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -140,50 +140,56 @@ class MLPPlane:
                 params[last] = [None if t is None else t * LOG2_E for t in params[last]]
         shape = (len(a), 1 if rows is None else len(rows))
         out = torch.empty(shape, dtype=heads.dtype, device=heads.device)
-        args = (min(chunk_size, len(a)), out, heads, a, rows, at, along, growth, labels, y, in_bits)
+        job = _PlaneJob(
+            min(chunk_size, len(a)), out, heads, a, rows, at, along, growth, labels, y, in_bits
+        )
         threads = torch.get_num_threads()
         workers = min(threads, shape[1])
         if workers == 1 or not _fusable(heads):
-            self._rows(range(shape[1]), *args)
+            self._rows(job, range(shape[1]))
             return out if rows is not None else out[:, 0]
         torch.set_num_threads(1)  # rows in parallel, each on one thread (restored below)
         try:
             with ThreadPoolExecutor(workers) as pool:
-                jobs = [
-                    pool.submit(self._rows, range(w, shape[1], workers), *args)
+                futures = [
+                    pool.submit(self._rows, job, range(w, shape[1], workers))
                     for w in range(workers)
                 ]
-                for job in jobs:
-                    job.result()
+                for future in futures:
+                    future.result()
         finally:
             torch.set_num_threads(threads)
         return out
 
     @torch.no_grad()
-    def _rows(self, js, chunk_size, out, heads, a, rows, at, along, growth, labels, y, in_bits):
-        """Fill ``out[:, j]`` for the grid rows ``js`` (see :meth:`losses`)."""
-        buffers = _Buffers(self.layers, heads[0], chunk_size)
+    def _rows(self, job: _PlaneJob, js: Iterable[int]) -> None:
+        """Fill ``job.out[:, j]`` for the grid rows ``js`` (see :meth:`losses`)."""
+        heads, a, rows, size = job.heads, job.a, job.rows, job.chunk_size
+        buffers = _Buffers(self.layers, heads[0], size)
         for j in js:
             z_b = heads[0] if rows is None else heads[0] + rows[j] * heads[2]
             factors = None
-            if growth is not None and float(z_b.abs().max()) <= EXP_BOUND:
+            if job.growth is not None and float(z_b.abs().max()) <= EXP_BOUND:
                 factors = buffers.row_factors(z_b, heads[1])
-            row = at if rows is None else _moved(at, along[1], rows[j])
-            weights = {k: _along_axis(v, along[0][k], a) for k, v in row.items()}
-            for i in range(0, len(a), chunk_size):
-                stop = min(i + chunk_size, len(a))
+            row = job.at if rows is None else _moved(job.at, job.along[1], rows[j])
+            weights = {k: _along_axis(v, job.along[0][k], a) for k, v in row.items()}
+            for i in range(0, len(a), size):
+                stop = min(i + size, len(a))
                 for shift in (False, True):  # shifted only when the plain sums overflow
-                    h = buffers.first(z_b, heads[1], a[i:stop], factors, growth, i)
+                    h = buffers.first(z_b, heads[1], a[i:stop], factors, job.growth, i)
                     h = self._later_layers(h, buffers, weights, i, stop, factors is not None)
-                    if labels is None:
-                        values = _generic(self.loss, h, y)
-                    else:
-                        h = h if in_bits else h.mul_(LOG2_E)
-                        fused = None if shift else buffers.cross_entropy(h, y)
-                        values = _cross_entropy_bits(h, labels, shift) if fused is None else fused
+                    values = self._chunk_loss(job, buffers, h, shift)
                     if values is not None:
                         break
-                out[i:stop, j] = values
+                job.out[i:stop, j] = values
+
+    def _chunk_loss(self, job: _PlaneJob, buffers: _Buffers, h: torch.Tensor, shift: bool):
+        """Losses of one chunk of grid points; ``None`` when the plain sums overflow."""
+        if job.labels is None:
+            return _generic(self.loss, h, job.y)
+        h = h if job.in_bits else h.mul_(LOG2_E)
+        fused = None if shift else buffers.cross_entropy(h, job.y)
+        return _cross_entropy_bits(h, job.labels, shift) if fused is None else fused
 
     def _later_layers(self, h, buffers, weights, start: int, stop: int, activated: bool):
         """Run the modules after the first layer (after its activation when ``activated``)."""
@@ -208,6 +214,23 @@ class MLPPlane:
             plane_kernels.exp_table((-a).numpy(), z_1.numpy(), table.numpy())
             return table
         return torch.exp(-a[:, None, None] * z_1)
+
+
+@dataclass(frozen=True)
+class _PlaneJob:
+    """Everything a grid-row worker of :meth:`MLPPlane.losses` reads (``out`` it writes)."""
+
+    chunk_size: int
+    out: torch.Tensor
+    heads: torch.Tensor
+    a: torch.Tensor
+    rows: torch.Tensor | None
+    at: dict[str, list]
+    along: list[dict[str, list]]
+    growth: torch.Tensor | None
+    labels: torch.Tensor | None
+    y: torch.Tensor
+    in_bits: bool
 
 
 def _fusable(t: torch.Tensor) -> bool:
