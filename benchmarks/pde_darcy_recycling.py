@@ -10,7 +10,11 @@ preconditioner, one system after another (as a data generator does):
 - coarse only: no recycling, a bilinear coarse space whose Galerkin matrix is built for every
   system from its face coefficients (an additive coarse correction, no information carried;
   ``darcy.solve(method="two-level")``);
-- coarse + recycled: both (the recycled vectors act on top of the coarse space).
+- coarse + recycled: both (the recycled vectors act on top of the coarse space);
+- with ``--oracle K ...``: deflation with the exact ``K`` slowest eigenvectors of each system's
+  ``D^-1 A``, computed beforehand (scipy ``eigsh``) and not timed. No recycled space of
+  dimension ``K`` can do better than this, nor cost less to apply, so it bounds what recycling
+  can reach here.
 
 The runs alternate ``--repeats`` times and the fastest run of each counts (the machine may be
 shared). Iterations include the matrix-vector products spent on the recycled vectors. The
@@ -24,11 +28,47 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
 import torch
 from _timing import timed
 
 from labkit.pde import darcy, darcy_coefficient
-from labkit.pde.krylov import cg
+from labkit.pde.darcy import SequenceResult
+from labkit.pde.krylov import RecyclingCG, cg
+
+
+def slowest_eigenvectors(op: darcy.DarcyOperator, k: int) -> list[torch.Tensor]:
+    """The ``k`` slowest eigenvectors of ``D^-1 A`` for every system, unit rows ``[k, N]``."""
+    out = []
+    for i in range(op.ax.shape[0]):
+        scale = 1.0 / np.sqrt(op.diagonal()[i].cpu().numpy())
+        scaling = scipy.sparse.diags(scale)
+        values, vectors = scipy.sparse.linalg.eigsh(
+            scaling @ op.to_scipy(i) @ scaling, k=k, sigma=0, which="LM"
+        )
+        basis = (scale[:, None] * vectors[:, np.argsort(values)]).T
+        basis /= np.linalg.norm(basis, axis=1, keepdims=True)
+        out.append(torch.from_numpy(basis).to(op.ax.device))
+    return out
+
+
+def oracle_sequence(
+    op: darcy.DarcyOperator, rhs: torch.Tensor, bases: list[torch.Tensor], tol: float
+) -> SequenceResult:
+    """Deflated CG on each system with its own exact slow eigenvectors (nothing carried over)."""
+    solver = RecyclingCG(bases[0].shape[0], 1, tol=tol, recycle=False)
+    diag = op.diagonal()
+    x = torch.empty_like(rhs)
+    iterations = torch.zeros(len(bases), dtype=torch.long)
+    for i, basis in enumerate(bases):
+        solver.basis = basis
+        res = solver.solve(op.select(i).matvec, rhs[i : i + 1], diagonal=diag[i : i + 1])
+        x[i], iterations[i] = res.x[0], int(res.iterations[0])
+    n = op.m + 2
+    u = torch.nn.functional.pad(x.reshape(-1, op.m, op.m), (1, 1, 1, 1)).reshape(-1, n, n)
+    return SequenceResult(u, iterations, torch.arange(len(bases)), 0.0)
 
 
 def main() -> None:
@@ -47,6 +87,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--coarse-directions", type=int, default=10, help="directions kept with the coarse space"
+    )
+    parser.add_argument(
+        "--oracle",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also deflate with the exact K slowest eigenvectors of each system (not timed)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs, min time")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -71,21 +118,30 @@ def main() -> None:
             coarse=args.coarse,
         ),
     }
-    seconds = {name: [] for name in runs}
-    results = {}
-    for _ in range(args.repeats):
-        for name, options in runs.items():
-            results[name], elapsed = timed(
-                lambda options=options: darcy.solve_sequence(a, tol=args.tol, **options)
-            )
-            seconds[name].append(elapsed)
     op = darcy.DarcyOperator.from_coefficient(a)
     rhs = torch.ones(args.systems, (args.n - 2) ** 2, dtype=torch.float64, device=a.device)
+    calls = {
+        name: lambda options=options: darcy.solve_sequence(a, tol=args.tol, **options)
+        for name, options in runs.items()
+    }
+    if args.oracle:
+        exact = slowest_eigenvectors(op, max(args.oracle))
+        for k in args.oracle:
+            bases = [basis[:k].contiguous() for basis in exact]
+            calls[f"oracle: exact k={k} (free)"] = lambda bases=bases: oracle_sequence(
+                op, rhs, bases, args.tol
+            )
+    seconds = {name: [] for name in calls}
+    results = {}
+    for _ in range(args.repeats):
+        for name, call in calls.items():
+            results[name], elapsed = timed(call)
+            seconds[name].append(elapsed)
     batched, batched_seconds = timed(
         lambda: cg(op.matvec, rhs, diagonal=op.diagonal(), tol=args.tol)
     )
 
-    names = list(runs)
+    names = list(calls)
     base = results[names[0]]
     for name in names:
         res = results[name]
@@ -100,7 +156,8 @@ def main() -> None:
         f"batched independent PCG (all systems at once, reference): "
         f"{int(batched.iterations.sum())} iterations {batched_seconds:.2f} s"
     )
-    print(f"ratio: {min(seconds[names[-1]]) / min(seconds[names[0]]):.3f}")
+    headline = names[len(runs) - 1]
+    print(f"ratio: {min(seconds[headline]) / min(seconds[names[0]]):.3f}")
 
 
 if __name__ == "__main__":
