@@ -12,9 +12,9 @@ preconditioner, one system after another (as a data generator does):
   ``darcy.solve(method="two-level")``);
 - coarse + recycled: both (the recycled vectors act on top of the coarse space);
 - with ``--oracle K ...``: deflation with the exact ``K`` slowest eigenvectors of each system's
-  ``D^-1 A``, computed beforehand (scipy ``eigsh``) and not timed. No recycled space of
-  dimension ``K`` can do better than this, nor cost less to apply, so it bounds what recycling
-  can reach here.
+  ``D^-1 A``, computed beforehand (scipy ``eigsh``) and not timed. No deflation space of
+  dimension ``K`` leaves a smaller effective condition number, and any costs as much to apply,
+  so it shows how far recycling of that dimension can go here.
 
 The runs alternate ``--repeats`` times and the fastest run of each counts (the machine may be
 shared). Iterations include the matrix-vector products spent on the recycled vectors. The
