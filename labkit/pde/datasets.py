@@ -97,6 +97,10 @@ def _chunks(n: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
+_DARCY_CHUNK_NODES = 1 << 20
+"""Grid nodes (samples x nodes per sample) per batched Darcy solve."""
+
+
 def _darcy(n: int, resolution: int, seed: int, p: dict, progress: bool, device) -> tuple:
     from labkit.pde.darcy import solve
     from labkit.pde.fields import darcy_coefficient
@@ -115,7 +119,8 @@ def _darcy(n: int, resolution: int, seed: int, p: dict, progress: bool, device) 
         device=device,
     )
     u = torch.empty_like(a)
-    for lo, hi in tqdm(_chunks(n, 16), desc="darcy", disable=not progress, leave=False):
+    per_chunk = max(1, _DARCY_CHUNK_NODES // fine**2)  # batched solves stay cache-sized
+    for lo, hi in tqdm(_chunks(n, per_chunk), desc="darcy", disable=not progress, leave=False):
         u[lo:hi] = solve(a[lo:hi], p["f"], method=p["method"])
     sub = (slice(None), slice(None, None, step), slice(None, None, step))
     return a[sub].unsqueeze(1), u[sub].unsqueeze(1)
@@ -181,7 +186,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "a_minus": 3.0,
         "f": 1.0,
         "solve_resolution": None,
-        "method": "direct",
+        "method": "multigrid",
     },
     "burgers": {
         "nu": 0.1,
@@ -228,7 +233,7 @@ def _resolve_params(problem: str, resolution: int, params: dict) -> dict:
             f"forcing must be None or 'fno' for a cached dataset, got {p['forcing']!r}"
         )
     if problem == "darcy":
-        check_choice("method", p["method"], ["direct", "cg", "two-level"])
+        check_choice("method", p["method"], ["direct", "multigrid", "cg", "two-level"])
         if not isinstance(p["f"], (int, float)) or not math.isfinite(p["f"]):
             raise ValueError(f"f must be a finite number for a cached dataset, got {p['f']!r}")
     return p
@@ -316,12 +321,12 @@ def make_dataset(
         Show a progress bar (default: only when ``n`` is large).
     device
         Where to generate (the stored tensors are on the CPU). The same seed gives the same
-        inputs on every device; Darcy's ``method="direct"`` always solves on the CPU, use
-        ``method="cg"`` or ``"two-level"`` (two-level PCG, see :func:`labkit.pde.darcy.solve`)
-        to solve on the device.
+        inputs on every device; Darcy's default ``method="multigrid"`` (multigrid-preconditioned
+        CG), ``"cg"`` and ``"two-level"`` solve on the device, ``"direct"`` always on the CPU
+        (see :func:`labkit.pde.darcy.solve`).
     **params
         Problem parameters. Darcy: ``alpha=2, tau=3, a_plus=12, a_minus=3, f=1,
-        solve_resolution=resolution, method="direct"`` (data solved on ``solve_resolution``
+        solve_resolution=resolution, method="multigrid"`` (data solved on ``solve_resolution``
         nodes and subsampled, e.g. 421 -> 85 as in the FNO benchmark). Burgers: ``nu=0.1,
         t_final=1, alpha=2, tau=5, sigma=25`` (``u0 ~ N(0, 625 (-Delta + 25)^-2)``),
         ``solve_resolution``. Navier-Stokes: ``nu=1e-3, t_in=10, t_out=10, record_dt=1,

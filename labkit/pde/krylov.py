@@ -66,11 +66,12 @@ def cg(
     b: torch.Tensor,
     *,
     diagonal: torch.Tensor | None = None,
+    preconditioner: MatVec | None = None,
     x0: torch.Tensor | None = None,
     tol: float = 1e-8,
     maxiter: int | None = None,
 ) -> CGResult:
-    """Solve a batch of symmetric positive definite systems ``A_i x_i = b_i`` by (Jacobi-)PCG.
+    """Solve a batch of symmetric positive definite systems ``A_i x_i = b_i`` by PCG.
 
     Parameters
     ----------
@@ -79,7 +80,11 @@ def cg(
     b
         Right-hand sides, ``[B, N]``.
     diagonal
-        Jacobi preconditioner ``diag(A_i)``, ``[B, N]``; ``None`` runs plain CG.
+        Jacobi preconditioner ``diag(A_i)``, ``[B, N]``.
+    preconditioner
+        Any symmetric positive definite ``M^-1``, mapping ``[B, N]`` to ``[B, N]`` (e.g. a
+        :class:`~labkit.pde.multigrid.Multigrid`); give ``diagonal`` or this, or neither for
+        plain CG.
     x0
         Initial guesses (zeros by default).
     tol
@@ -98,11 +103,19 @@ def cg(
     check_positive("tol", tol)
     if b.ndim != 2:
         raise ValueError(f"b must have shape [B, N], got {tuple(b.shape)}")
+    if diagonal is not None and preconditioner is not None:
+        raise ValueError("give diagonal or preconditioner, not both")
+    if diagonal is not None:
+        inverse = 1.0 / diagonal
+
+        def preconditioner(v: torch.Tensor) -> torch.Tensor:
+            return v * inverse
+
     maxiter = 10 * b.shape[1] if maxiter is None else check_int("maxiter", maxiter, minimum=1)
     x = torch.zeros_like(b) if x0 is None else x0.clone()
     r = b - matvec(x) if x0 is not None else b.clone()
     b_norm = torch.linalg.vector_norm(b, dim=-1).clamp_min(torch.finfo(b.dtype).tiny)
-    z = r / diagonal if diagonal is not None else r
+    z = preconditioner(r) if preconditioner is not None else r
     p = z.clone()
     rz = _dot(r, z)
     iterations = torch.zeros(b.shape[0], dtype=torch.long, device=b.device)
@@ -116,7 +129,7 @@ def cg(
         r = r - alpha[:, None] * ap
         iterations += active.long()
         active = active & (torch.linalg.vector_norm(r, dim=-1) > tol * b_norm)
-        z = r / diagonal if diagonal is not None else r
+        z = preconditioner(r) if preconditioner is not None else r
         rz_new = _dot(r, z)
         beta = torch.where(active, rz_new / rz, torch.zeros_like(rz))
         p = z + beta[:, None] * p
