@@ -15,7 +15,8 @@ SMOKE=${SMOKE:-0}
 LOGS=${OUT:-benchmarks/gpu/out}
 mkdir -p "$LOGS"
 export PYTHONUNBUFFERED=1
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+# the cp312 wheels are for the GPU machine; a CPU dry run uses the peers already installed
+if [ "$DEVICE" != cpu ] && [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/labkit-site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/labkit-site${PYTHONPATH:+:$PYTHONPATH}
@@ -31,6 +32,7 @@ if [ "$SMOKE" = 1 ]; then
     "navier_stokes|120|benchmarks/pde_navier_stokes.py --device $DEVICE --smoke"
     "burgers|120|benchmarks/pde_burgers.py --device $DEVICE --smoke"
     "darcy|120|benchmarks/pde_darcy_recycling.py --device $DEVICE --smoke"
+    "darcy_multigrid|120|benchmarks/pde_darcy_multigrid.py --device $DEVICE --smoke"
     "hessian|300|benchmarks/hessian_vs_pyhessian.py --device $DEVICE --batch 64 --k 2 --repeats 1"
     "surface|300|benchmarks/surface_vs_loss_landscapes.py --device $DEVICE --steps 5 --repeats 1 --batch 32 --mlp-batches 64"
     "fastfood|300|benchmarks/fastfood_overhead.py --device $DEVICE --steps 2 --batch 16"
@@ -41,6 +43,7 @@ else
     "navier_stokes|60|benchmarks/pde_navier_stokes.py --device $DEVICE --n 256 --batch 8"
     "burgers|30|benchmarks/pde_burgers.py --device $DEVICE --batch 512"
     "darcy|45|benchmarks/pde_darcy_recycling.py --device $DEVICE"
+    "darcy_multigrid|90|benchmarks/pde_darcy_multigrid.py --device $DEVICE --n 421 --samples 8 --repeats 1"
     "hessian|40|benchmarks/hessian_vs_pyhessian.py --device $DEVICE"
     "surface|60|benchmarks/surface_vs_loss_landscapes.py --device $DEVICE"
     "fastfood|30|benchmarks/fastfood_overhead.py --device $DEVICE"
