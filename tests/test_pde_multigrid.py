@@ -96,6 +96,8 @@ def test_bad_multigrid_arguments():
     with pytest.raises(ValueError, match="operators"):
         Multigrid([ops[0], ops[0]])
     with pytest.raises(ValueError, match="operators"):
+        Multigrid(ops[:1])  # stops before a grid small enough for the dense coarsest solve
+    with pytest.raises(ValueError, match="operators"):
         Multigrid([])
     with pytest.raises(ValueError, match="diagonal or preconditioner"):
         cg(

@@ -166,7 +166,7 @@ class Multigrid:
             raise ValueError("operators must hold at least the finest level")
         self.operators = list(operators)
         nodes = [op.m + 2 for op in self.operators]
-        if nodes != grid_sizes(nodes[0])[: len(nodes)]:
+        if nodes != grid_sizes(nodes[0]):  # the last one is small enough to factorise densely
             raise ValueError(f"operators must be on the grids {grid_sizes(nodes[0])}, got {nodes}")
         device = self.operators[0].ax.device
         self.inverse_diagonals = [1.0 / op.diagonal() for op in self.operators]
