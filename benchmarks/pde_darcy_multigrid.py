@@ -24,7 +24,7 @@ import argparse
 
 import numpy as np
 import torch
-from _timing import timed
+from _timing import interleaved
 
 from labkit.pde import darcy, darcy_coefficient
 
@@ -84,12 +84,7 @@ def main() -> None:
     except ImportError:
         print("pyamg is not installed (pip install -e '.[bench]'): compared with direct only")
 
-    seconds = {name: [] for name in runs}
-    results = {}
-    for _ in range(args.repeats):
-        for name, run in runs.items():
-            results[name], elapsed = timed(run)
-            seconds[name].append(elapsed)
+    results, seconds = interleaved(runs, args.repeats)
     exact = results["scipy direct (sparse LU)"]
     scale = float(exact.abs().max())
     for name in runs:

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
 import torch
-from _timing import timed
+from _timing import interleaved, timed
 
 from labkit.pde import darcy, darcy_coefficient
 from labkit.pde.darcy import SequenceResult
@@ -131,12 +131,7 @@ def main() -> None:
             calls[f"oracle: exact k={k} (free)"] = lambda bases=bases: oracle_sequence(
                 op, rhs, bases, args.tol
             )
-    seconds = {name: [] for name in calls}
-    results = {}
-    for _ in range(args.repeats):
-        for name, call in calls.items():
-            results[name], elapsed = timed(call)
-            seconds[name].append(elapsed)
+    results, seconds = interleaved(calls, args.repeats)
     batched, batched_seconds = timed(
         lambda: cg(op.matvec, rhs, diagonal=op.diagonal(), tol=args.tol)
     )

@@ -305,17 +305,15 @@ def solve(
     check_positive("tol", tol)
     a64 = coeff.to(torch.float64)
     rhs = _rhs(f, a64)
-    op = DarcyOperator.from_coefficient(a64, mean)
+    mg = multigrid(a64, mean) if method == "multigrid" else None
+    op = mg.operators[0] if mg is not None else DarcyOperator.from_coefficient(a64, mean)
     n = coeff.shape[-1]
     if method == "direct":
         b = rhs.cpu().numpy()
         sols = [_factorise(op.to_scipy(i)).solve(b[i]) for i in range(b.shape[0])]
         interior = torch.from_numpy(np.stack(sols)).to(coeff.device)
     else:
-        if method == "multigrid":
-            options = dict(preconditioner=multigrid(a64, mean))
-        else:
-            options = dict(diagonal=op.diagonal())
+        options = dict(preconditioner=mg) if mg is not None else dict(diagonal=op.diagonal())
         res = cg(op.matvec, rhs, tol=tol, maxiter=maxiter, **options)
         if not bool(res.converged.all()):
             raise RuntimeError(

@@ -58,15 +58,13 @@ def interpolation_weights(fine: int, coarse: int, device=None) -> tuple[torch.Te
 class _Transfer:
     """Bilinear interpolation between the interior nodes of two square grids, and its transpose."""
 
-    fine: int
     coarse: int
     lo: torch.Tensor
     w: torch.Tensor
 
     @classmethod
     def between(cls, fine: int, coarse: int, device) -> _Transfer:
-        lo, w = interpolation_weights(fine, coarse, device)
-        return cls(fine, coarse, lo, w)
+        return cls(coarse, *interpolation_weights(fine, coarse, device))
 
     def prolong(self, u: torch.Tensor) -> torch.Tensor:
         """Coarse interior values ``[B, mc, mc]`` to fine interior values ``[B, mf, mf]``."""
@@ -77,21 +75,22 @@ class _Transfer:
         """The transpose of :meth:`prolong`: fine ``[B, mf, mf]`` to coarse ``[B, mc, mc]``."""
         return self._gather_back(self._gather_back(r, -2), -1)[:, 1:-1, 1:-1]
 
-    def _along(self, u: torch.Tensor, dim: int) -> torch.Tensor:
+    def _weights(self, like: torch.Tensor, dim: int) -> torch.Tensor:
+        """``w`` shaped to broadcast along ``dim`` of a ``[B, rows, cols]`` tensor."""
         shape = [1, 1, 1]
         shape[dim] = -1
-        w = self.w.to(u.dtype).view(shape)
+        return self.w.to(like.dtype).view(shape)
+
+    def _along(self, u: torch.Tensor, dim: int) -> torch.Tensor:
         low = u.index_select(dim, self.lo)
         high = u.index_select(dim, self.lo + 1)
-        return torch.lerp(low, high, w)
+        return torch.lerp(low, high, self._weights(u, dim))
 
     def _gather_back(self, r: torch.Tensor, dim: int) -> torch.Tensor:
-        shape = [1, 1, 1]
-        shape[dim] = -1
-        w = self.w.to(r.dtype).view(shape)
-        out_shape = list(r.shape)
-        out_shape[dim] = self.coarse
-        out = r.new_zeros(out_shape)
+        w = self._weights(r, dim)
+        shape = list(r.shape)
+        shape[dim] = self.coarse
+        out = r.new_zeros(shape)
         out.index_add_(dim, self.lo, r * (1 - w))
         out.index_add_(dim, self.lo + 1, r * w)
         return out
