@@ -56,7 +56,13 @@ def interpolation_weights(fine: int, coarse: int, device=None) -> tuple[torch.Te
 
 @dataclass
 class _Transfer:
-    """Bilinear interpolation between the interior nodes of two square grids, and its transpose."""
+    """Bilinear interpolation between the interior nodes of two square grids, and its transpose.
+
+    The transpose scatters with ``index_add_``: exact and deterministic on the CPU; on CUDA its
+    atomics may change the last bits from run to run unless
+    ``torch.use_deterministic_algorithms(True)`` is set (a gather written instead was twice as
+    slow on the CPU).
+    """
 
     coarse: int
     lo: torch.Tensor
