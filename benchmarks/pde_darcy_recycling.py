@@ -14,7 +14,10 @@ preconditioner, one system after another (as a data generator does):
 - with ``--oracle K ...``: deflation with the exact ``K`` slowest eigenvectors of each system's
   ``D^-1 A``, computed beforehand (scipy ``eigsh``) and not timed. No deflation space of
   dimension ``K`` leaves a smaller effective condition number, and any costs as much to apply,
-  so it shows how far recycling of that dimension can go here.
+  so it shows how far recycling of that dimension can go here;
+- and, with ``--oracle``, deflation of each system in the sorted order with the exact slowest
+  eigenvectors of the system before it (the first system: its own): the best that a space
+  carried over from the neighbour can do, however it is computed.
 
 The runs alternate ``--repeats`` times and the fastest run of each counts (the machine may be
 shared). Iterations include the matrix-vector products spent on the recycled vectors. The
@@ -36,7 +39,7 @@ from _timing import interleaved, timed
 
 from labkit.pde import darcy, darcy_coefficient
 from labkit.pde.darcy import SequenceResult
-from labkit.pde.krylov import RecyclingCG, cg
+from labkit.pde.krylov import RecyclingCG, cg, greedy_similarity_order
 
 
 def slowest_eigenvectors(op: darcy.DarcyOperator, k: int) -> list[torch.Tensor]:
@@ -55,20 +58,31 @@ def slowest_eigenvectors(op: darcy.DarcyOperator, k: int) -> list[torch.Tensor]:
 
 
 def oracle_sequence(
-    op: darcy.DarcyOperator, rhs: torch.Tensor, bases: list[torch.Tensor], tol: float
+    op: darcy.DarcyOperator,
+    rhs: torch.Tensor,
+    bases: list[torch.Tensor],
+    tol: float,
+    order: torch.Tensor | None = None,
 ) -> SequenceResult:
-    """Deflated CG on each system with its own exact slow eigenvectors (nothing carried over)."""
+    """Deflated CG on each system with given exact slow eigenvectors.
+
+    Without ``order`` each system gets its own; with it, the systems are solved in that order
+    and each is deflated with the basis of the system before it (the first with its own).
+    """
     solver = RecyclingCG(bases[0].shape[0], 1, tol=tol, recycle=False)
     diag = op.diagonal()
     x = torch.empty_like(rhs)
     iterations = torch.zeros(len(bases), dtype=torch.long)
-    for i, basis in enumerate(bases):
-        solver.basis = basis
+    sequence = torch.arange(len(bases)) if order is None else order
+    previous = int(sequence[0])
+    for i in sequence.tolist():
+        solver.basis = bases[i if order is None else previous]
         res = solver.solve(op.select(i).matvec, rhs[i : i + 1], diagonal=diag[i : i + 1])
         x[i], iterations[i] = res.x[0], int(res.iterations[0])
+        previous = i
     n = op.m + 2
     u = torch.nn.functional.pad(x.reshape(-1, op.m, op.m), (1, 1, 1, 1)).reshape(-1, n, n)
-    return SequenceResult(u, iterations, torch.arange(len(bases)), 0.0)
+    return SequenceResult(u, iterations, sequence, 0.0)
 
 
 def main() -> None:
@@ -131,6 +145,12 @@ def main() -> None:
             calls[f"oracle: exact k={k} (free)"] = lambda bases=bases: oracle_sequence(
                 op, rhs, bases, args.tol
             )
+        order = greedy_similarity_order(darcy.similarity_features(a))
+        for k in args.oracle:
+            bases = [basis[:k].contiguous() for basis in exact]
+            calls[f"neighbour's exact k={k} (free)"] = lambda bases=bases: oracle_sequence(
+                op, rhs, bases, args.tol, order
+            )
     results, seconds = interleaved(calls, args.repeats)
     batched, batched_seconds = timed(
         lambda: cg(op.matvec, rhs, diagonal=op.diagonal(), tol=args.tol)
@@ -142,7 +162,7 @@ def main() -> None:
         res = results[name]
         diff = float((res.u - base.u).abs().max() / base.u.abs().max())
         print(
-            f"{name:34s}: {int(res.iterations.sum()):6d} iterations "
+            f"{name:38s}: {int(res.iterations.sum()):6d} iterations "
             f"({float(res.iterations.sum() / base.iterations.sum()):.3f}) "
             f"{min(seconds[name]):6.2f} s ({min(seconds[name]) / min(seconds[names[0]]):.3f})  "
             f"max rel. difference {diff:.1e}"
