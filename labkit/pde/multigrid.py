@@ -60,8 +60,8 @@ class _Transfer:
 
     The transpose scatters with ``index_add_``: exact and deterministic on the CPU; on CUDA its
     atomics may change the last bits from run to run unless
-    ``torch.use_deterministic_algorithms(True)`` is set (a gather written instead was twice as
-    slow on the CPU).
+    ``torch.use_deterministic_algorithms(True)`` is set (a gather written instead took 2.2 times
+    as long on one CPU thread at 421 -> 211).
     """
 
     coarse: int
