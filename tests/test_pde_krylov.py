@@ -10,6 +10,7 @@ from labkit.pde.krylov import (
     CoarseSpace,
     RecyclingCG,
     _CoarseCorrection,
+    _pencil,
     cg,
     greedy_similarity_order,
     linear_interpolation,
@@ -58,6 +59,35 @@ def test_recycling_reuses_the_space_on_a_repeated_system():
     second = solver.solve(lambda x: x * diag, torch.rand(1, 200, dtype=torch.float64))
     torch.testing.assert_close(first.x, b / diag)
     assert int(second.iterations[0]) < int(first.iterations[0])
+
+
+@pytest.mark.parametrize("carried", [False, True])
+def test_rayleigh_ritz_matrices_from_cg_scalars_equal_explicit_products(monkeypatch, carried):
+    # the recycled solve builds Z^T A Z and Z^T D Z from CG's scalars (Lanczos relations of
+    # deflated CG); they must equal the products computed directly from Z
+    a = darcy_coefficient(17, batch=2, seed=3, dtype=torch.float64)
+    op = darcy.DarcyOperator.from_coefficient(a)
+    diag = op.diagonal()
+    b = torch.ones(1, 15 * 15, dtype=torch.float64)
+    solver = RecyclingCG(n_recycle=5, n_directions=12, tol=1e-10)
+    if carried:
+        solver.solve(op.select(0).matvec, b, diagonal=diag[:1])
+    seen = {}
+    original = RecyclingCG._ritz_from_history
+
+    def spy(self, u, correction, diagonal, history):
+        seen.update(u=u, e=None if u is None else correction.matrix, history=history)
+        return original(self, u, correction, diagonal, history)
+
+    monkeypatch.setattr(RecyclingCG, "_ritz_from_history", spy)
+    solver.solve(op.select(1).matvec, b, diagonal=diag[1:])
+    assert (seen["u"] is not None) == carried and len(seen["history"].curvatures) == 12
+    t, s, z = _pencil(seen["u"], seen["e"], diag[1:], seen["history"])
+    assert z.shape[0] == 12 + 5 * carried
+    explicit_t = z @ op.select(1).matvec(z).T
+    explicit_s = (z * diag[1:]) @ z.T
+    torch.testing.assert_close(t, explicit_t, rtol=0, atol=1e-8 * float(explicit_t.abs().max()))
+    torch.testing.assert_close(s, explicit_s, rtol=0, atol=1e-8 * float(explicit_s.abs().max()))
 
 
 def test_greedy_order_follows_nearest_neighbours():

@@ -283,8 +283,8 @@ class _CoarseCorrection:
                 blocks = [torch.cat([coarse_matrix, cross.T], 1), torch.cat([cross, uau], 1)]
             else:
                 blocks.append(uau)
-        matrix = torch.cat(blocks, 0)
-        self.chol, info = torch.linalg.cholesky_ex(matrix)
+        self.matrix = torch.cat(blocks, 0)
+        self.chol, info = torch.linalg.cholesky_ex(self.matrix)
         self.ok = int(info) == 0
         self.inverse = torch.cholesky_inverse(self.chol) if self.ok else None
 
@@ -295,6 +295,99 @@ class _CoarseCorrection:
         if self.coarse is not None:
             return self.coarse.prolong(self.coarse.restrict(r) @ self.inverse)
         return (r @ self.u.T) @ self.inverse @ self.u
+
+
+def _ritz_coefficients(t: torch.Tensor, s: torch.Tensor | None, count: int) -> torch.Tensor:
+    """Coefficients of the ``count`` smallest Ritz pairs of the pencil ``(t, s)`` (``s = I`` if
+    ``None``), dropping directions in which ``s`` is numerically singular."""
+    t = 0.5 * (t + t.T)
+    if s is None:
+        whiten = torch.eye(t.shape[0], dtype=t.dtype, device=t.device)
+    else:
+        evals, evecs = torch.linalg.eigh(0.5 * (s + s.T))
+        keep = evals > 1e-12 * evals.max()
+        whiten = evecs[:, keep] / evals[keep].sqrt()
+    _, y = torch.linalg.eigh(whiten.T @ t @ whiten)
+    return whiten @ y[:, : min(count, y.shape[1])]
+
+
+def _pencil(
+    u: torch.Tensor | None,
+    e: torch.Tensor | None,
+    diagonal: torch.Tensor | None,
+    history: _History,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``Z^T A Z``, ``Z^T D Z`` and ``Z`` for ``Z = [U, z_0 / sqrt(rho_0), ...]`` (rows).
+
+    In deflated PCG the preconditioned residuals ``z_j`` span, with ``U``, the same space as
+    the search directions, and ``z_j = p_j - beta_j p_(j-1) + U mu_j``. The directions are
+    ``A``-conjugate and ``A``-orthogonal to ``U``; the residuals are orthogonal to ``U`` and
+    ``D^-1``-orthogonal to each other. So, with ``E = U^T A U``, ``d_j = p_j^T A p_j`` and
+    ``rho_j = r_j^T z_j`` (before the scaling by ``rho_j^-1/2``)::
+
+        Z^T A Z = T + M^T E M   (T tridiagonal: d_j + beta_j^2 d_(j-1); -beta_(j+1) d_j)
+        U^T A Z = E M,          Z^T D Z = diag(rho),   U^T D Z = 0
+
+    and only ``U^T D U`` costs products of ``N``-long vectors. Small matrices are float64 on
+    the CPU.
+    """
+    count = len(history.curvatures)
+    d = torch.tensor(history.curvatures, dtype=torch.float64)
+    beta = torch.tensor(history.betas[:count], dtype=torch.float64)
+    scale = torch.tensor(history.rhos[:count], dtype=torch.float64).rsqrt()
+    off = -beta[1:] * d[:-1]
+    t = torch.diag(d) + torch.diag(off, 1) + torch.diag(off, -1)
+    t[1:, 1:] += torch.diag(beta[1:] ** 2 * d[:-1])
+    z = torch.cat(history.z[:count], dim=0)
+    z = z * scale.to(z)[:, None]
+    if u is None:
+        return t * scale[:, None] * scale, torch.eye(count, dtype=torch.float64), z
+    k = u.shape[0]
+    e = e.to(torch.float64).cpu()
+    mu = torch.cat(history.mus[:count], dim=0).to(torch.float64).cpu() * scale[:, None]
+    em = e @ mu.T
+    full = torch.empty(k + count, k + count, dtype=torch.float64)
+    full[:k, :k] = e
+    full[:k, k:] = em
+    full[k:, :k] = em.T
+    full[k:, k:] = t * scale[:, None] * scale + mu @ em
+    weighted = u * diagonal if diagonal is not None else u
+    gram = torch.eye(k + count, dtype=torch.float64)
+    gram[:k, :k] = (u @ weighted.T).to(torch.float64).cpu()
+    return full, gram, torch.cat([u, z], dim=0)
+
+
+class _History:
+    """What a recycled solve keeps of its first ``size`` iterations for the Rayleigh-Ritz step.
+
+    Always the scalars ``rho_j = r_j^T z_j``, ``beta_j``, ``d_j = p_j^T A p_j`` and the
+    deflation coefficients ``mu_j``; with ``products`` the directions ``p_j`` and ``A p_j``
+    (the coarse-space variant's explicit products), otherwise the preconditioned residuals
+    ``z_j``.
+    """
+
+    def __init__(self, size: int, products: bool) -> None:
+        self.size, self.products = size, products
+        self.p, self.ap, self.z = [], [], []
+        self.curvatures, self.rhos, self.betas, self.mus = [], [], [], []
+
+    def direction(self, z: torch.Tensor, rho: float, beta: float) -> None:
+        if len(self.rhos) < self.size:
+            if not self.products:
+                self.z.append(z.clone())  # the caller updates z in place
+            self.rhos.append(rho)
+            self.betas.append(beta)
+
+    def mu(self, mu: torch.Tensor) -> None:
+        if len(self.mus) < self.size:
+            self.mus.append(mu)
+
+    def product(self, p: torch.Tensor, ap: torch.Tensor, curvature: float) -> None:
+        if len(self.curvatures) < self.size:
+            if self.products:
+                self.p.append(p)
+                self.ap.append(ap)
+            self.curvatures.append(curvature)
 
 
 @dataclass
@@ -400,10 +493,12 @@ class RecyclingCG:
         correction = None
         if coarse is not None or u is not None:
             correction = _CoarseCorrection(coarse, coarse_matrix, u, au)
-            if not correction.ok and u is not None:
+            if not correction.ok and u is not None:  # a degenerate recycle space: drop it
                 u = au = None
-                correction = _CoarseCorrection(coarse, coarse_matrix, None, None)
-            if not correction.ok:
+                correction = None
+                if coarse is not None:
+                    correction = _CoarseCorrection(coarse, coarse_matrix, None, None)
+            if correction is not None and not correction.ok:
                 raise ValueError("coarse_matrix is not positive definite")
         warm = self.warm_start and self.previous is not None and self.previous.shape == b.shape
         x = self.previous.clone() if warm else torch.zeros_like(b)
@@ -426,34 +521,41 @@ class RecyclingCG:
             def precondition(v: torch.Tensor) -> torch.Tensor:
                 return v * inv_diag
 
+        history = _History(self.n_directions if self.recycle else 0, coarse is not None)
         if coarse is None and u is not None:
             coupling_t = au.T @ correction.inverse
 
             def deflate(v: torch.Tensor) -> torch.Tensor:
-                return torch.addmm(v, v @ coupling_t, u, alpha=-1)
+                mu = v @ coupling_t  # E^-1 (AU)^T v, kept for the Rayleigh-Ritz step
+                history.mu(mu)
+                return torch.addmm(v, mu, u, alpha=-1)
 
         z = precondition(r)
-        p = deflate(z)
         rz = float(torch.linalg.vecdot(r, z))
-        kept_p, kept_ap = [], []
+        history.direction(z, rz, 0.0)
+        p = deflate(z)
         iterations = 0
         r_norm = float(torch.linalg.vector_norm(r))
         while r_norm > self.tol * b_norm and iterations < maxiter:
             ap = matvec(p)
-            if self.recycle and len(kept_p) < self.n_directions:
-                kept_p.append(p)
-                kept_ap.append(ap)
-            alpha = rz / float(torch.linalg.vecdot(p, ap))
+            curvature = float(torch.linalg.vecdot(p, ap))
+            history.product(p, ap, curvature)
+            alpha = rz / curvature
             x = x.add(p, alpha=alpha)
             r = r.add(ap, alpha=-alpha)
             iterations += 1
             r_norm = float(torch.linalg.vector_norm(r))
             z = precondition(r)
             rz_new = float(torch.linalg.vecdot(r, z))
-            p = deflate(z.add_(p, alpha=rz_new / rz))
+            beta = rz_new / rz
+            history.direction(z, rz_new, beta)
+            p = deflate(z.add_(p, alpha=beta))
             rz = rz_new
         if self.recycle:
-            self._update_basis(u, au, kept_p, kept_ap, diagonal, correction if coarse else None)
+            if coarse is None:
+                self._ritz_from_history(u, correction, diagonal, history)
+            else:
+                self._update_basis(u, au, history.p, history.ap, diagonal, correction)
         self.previous = x
         residual = torch.linalg.vector_norm(b - matvec(x)) / b_norm
         total = torch.tensor([iterations + matvecs])
@@ -468,30 +570,39 @@ class RecyclingCG:
         kept_p: list[torch.Tensor],
         kept_ap: list[torch.Tensor],
         diagonal: torch.Tensor | None,
-        correction: _CoarseCorrection | None,
+        correction: _CoarseCorrection,
     ) -> None:
+        """Rayleigh-Ritz with a coarse space: explicit products, in its A-orthogonal complement."""
         blocks = ([u] if u is not None else []) + kept_p
         a_blocks = ([au] if au is not None else []) + kept_ap
         if not blocks:
             return
         z = torch.cat(blocks, dim=0)
         az = torch.cat(a_blocks, dim=0)
-        t = z @ az.T
-        if correction is not None:
-            coarse_az = correction.coarse.restrict(az)
-            coarse_chol = correction.chol[: correction.q, : correction.q]
-            coefficients = torch.cholesky_solve(coarse_az.T, coarse_chol).T
-            z = z - correction.coarse.prolong(coefficients)
-            t = t - coefficients @ coarse_az.T
-        t = 0.5 * (t + t.T)
-        mz = z * diagonal if diagonal is not None else z
-        s = z @ mz.T
-        evals, evecs = torch.linalg.eigh(0.5 * (s + s.T))
-        keep = evals > 1e-12 * evals.max()
-        whiten = evecs[:, keep] / evals[keep].sqrt()
-        _, y = torch.linalg.eigh(whiten.T @ t @ whiten)
-        coeffs = whiten @ y[:, : min(self.n_recycle, y.shape[1])]
-        new = coeffs.T @ z
+        coarse_az = correction.coarse.restrict(az)
+        coarse_chol = correction.chol[: correction.q, : correction.q]
+        coefficients = torch.cholesky_solve(coarse_az.T, coarse_chol).T
+        z = z - correction.coarse.prolong(coefficients)
+        t = z @ az.T - coefficients @ coarse_az.T
+        mz = z * diagonal
+        self._set_basis(_ritz_coefficients(t, z @ mz.T, self.n_recycle), z)
+
+    def _ritz_from_history(
+        self,
+        u: torch.Tensor | None,
+        correction: _CoarseCorrection | None,
+        diagonal: torch.Tensor | None,
+        history: _History,
+    ) -> None:
+        """Rayleigh-Ritz for the pencil ``(A, D)`` from deflated CG's scalars (:func:`_pencil`)."""
+        if not history.curvatures:
+            return
+        e = correction.matrix if u is not None else None
+        t, s, z = _pencil(u, e, diagonal, history)
+        self._set_basis(_ritz_coefficients(t, s, self.n_recycle), z)
+
+    def _set_basis(self, coefficients: torch.Tensor, z: torch.Tensor) -> None:
+        new = coefficients.to(z).T @ z
         self.basis = new / torch.linalg.vector_norm(new, dim=1, keepdim=True)
 
 
