@@ -297,17 +297,13 @@ class _CoarseCorrection:
         return (r @ self.u.T) @ self.inverse @ self.u
 
 
-def _ritz_coefficients(t: torch.Tensor, s: torch.Tensor | None, count: int) -> torch.Tensor:
-    """Coefficients of the ``count`` smallest Ritz pairs of the pencil ``(t, s)`` (``s = I`` if
-    ``None``), dropping directions in which ``s`` is numerically singular."""
-    t = 0.5 * (t + t.T)
-    if s is None:
-        whiten = torch.eye(t.shape[0], dtype=t.dtype, device=t.device)
-    else:
-        evals, evecs = torch.linalg.eigh(0.5 * (s + s.T))
-        keep = evals > 1e-12 * evals.max()
-        whiten = evecs[:, keep] / evals[keep].sqrt()
-    _, y = torch.linalg.eigh(whiten.T @ t @ whiten)
+def _ritz_coefficients(t: torch.Tensor, s: torch.Tensor, count: int) -> torch.Tensor:
+    """Coefficients of the ``count`` smallest Ritz pairs of the pencil ``(t, s)``, dropping
+    directions in which ``s`` is numerically singular."""
+    evals, evecs = torch.linalg.eigh(0.5 * (s + s.T))
+    keep = evals > 1e-12 * evals.max()
+    whiten = evecs[:, keep] / evals[keep].sqrt()
+    _, y = torch.linalg.eigh(whiten.T @ (0.5 * (t + t.T)) @ whiten)
     return whiten @ y[:, : min(count, y.shape[1])]
 
 
