@@ -140,17 +140,13 @@ def main() -> None:
     }
     if args.oracle:
         exact = slowest_eigenvectors(op, max(args.oracle))
-        for k in args.oracle:
-            bases = [basis[:k].contiguous() for basis in exact]
-            calls[f"oracle: exact k={k} (free)"] = lambda bases=bases: oracle_sequence(
-                op, rhs, bases, args.tol
-            )
         order = greedy_similarity_order(darcy.similarity_features(a))
-        for k in args.oracle:
-            bases = [basis[:k].contiguous() for basis in exact]
-            calls[f"neighbour's exact k={k} (free)"] = lambda bases=bases: oracle_sequence(
-                op, rhs, bases, args.tol, order
-            )
+        for label, sequence in (("oracle: exact", None), ("neighbour's exact", order)):
+            for k in args.oracle:
+                bases = [basis[:k].contiguous() for basis in exact]
+                calls[f"{label} k={k} (free)"] = lambda b=bases, s=sequence: oracle_sequence(
+                    op, rhs, b, args.tol, s
+                )
     results, seconds = interleaved(calls, args.repeats)
     batched, batched_seconds = timed(
         lambda: cg(op.matvec, rhs, diagonal=op.diagonal(), tol=args.tol)
