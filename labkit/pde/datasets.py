@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
@@ -37,7 +38,8 @@ from labkit._io import atomic_write
 
 __all__ = ["PDEDataset", "default_cache_dir", "make_dataset"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: every sample drawn from its own seed (:func:`sample_seed`) and solved alone."""
 _MAGIC = b"LABKITPDE1\n"
 PROBLEMS = ("darcy", "burgers", "navier_stokes")
 
@@ -93,15 +95,23 @@ def _subsample_step(name: str, fine: int, coarse: int, periodic: bool) -> int:
     return (fine - 1) // (coarse - 1)
 
 
-def _chunks(n: int, size: int) -> list[tuple[int, int]]:
-    return [(start, min(n, start + size)) for start in range(0, n, size)]
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of sample ``index`` of a set seeded with ``seed``: a function of both alone.
+
+    Every sample is drawn from its own generator and solved on its own, so a sample's bytes do
+    not depend on how many samples are made, in which batch, or on which worker
+    (:mod:`labkit.data` makes shards of one set on many workers and gets the same bytes).
+
+    Examples
+    --------
+    >>> sample_seed(0, 1) == sample_seed(0, 1) != sample_seed(1, 0)
+    True
+    """
+    state = np.random.SeedSequence([seed, index]).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
 
 
-_DARCY_CHUNK_NODES = 1 << 20
-"""Grid nodes (samples x nodes per sample) per batched Darcy solve."""
-
-
-def _darcy(n: int, resolution: int, seed: int, p: dict, progress: bool, device) -> tuple:
+def _darcy(i: int, resolution: int, seed: int, p: dict, device) -> tuple:
     from labkit.pde.darcy import solve
     from labkit.pde.fields import darcy_coefficient
 
@@ -109,24 +119,20 @@ def _darcy(n: int, resolution: int, seed: int, p: dict, progress: bool, device) 
     step = _subsample_step("solve_resolution", fine, resolution, periodic=False)
     a = darcy_coefficient(
         fine,
-        batch=n,
         alpha=p["alpha"],
         tau=p["tau"],
         a_plus=p["a_plus"],
         a_minus=p["a_minus"],
-        seed=seed,
+        seed=sample_seed(seed, i),
         dtype=torch.float64,
         device=device,
     )
-    u = torch.empty_like(a)
-    per_chunk = max(1, _DARCY_CHUNK_NODES // fine**2)  # batched solves stay cache-sized
-    for lo, hi in tqdm(_chunks(n, per_chunk), desc="darcy", disable=not progress, leave=False):
-        u[lo:hi] = solve(a[lo:hi], p["f"], method=p["method"])
+    u = solve(a, p["f"], method=p["method"])
     sub = (slice(None), slice(None, None, step), slice(None, None, step))
-    return a[sub].unsqueeze(1), u[sub].unsqueeze(1)
+    return a[sub], u[sub]
 
 
-def _burgers(n: int, resolution: int, seed: int, p: dict, progress: bool, device) -> tuple:
+def _burgers(i: int, resolution: int, seed: int, p: dict, device) -> tuple:
     from labkit.pde.burgers import simulate
     from labkit.pde.fields import gaussian_random_field
 
@@ -137,18 +143,15 @@ def _burgers(n: int, resolution: int, seed: int, p: dict, progress: bool, device
         alpha=p["alpha"],
         tau=p["tau"],
         sigma=p["sigma"],
-        batch=n,
-        seed=seed,
+        seed=sample_seed(seed, i),
         dtype=torch.float64,
         device=device,
     )
-    out = torch.empty_like(u0)
-    for lo, hi in tqdm(_chunks(n, 64), desc="burgers", disable=not progress, leave=False):
-        out[lo:hi] = simulate(u0[lo:hi], nu=p["nu"], t_final=p["t_final"])[:, -1]
-    return u0[:, None, ::step], out[:, None, ::step]
+    out = simulate(u0, nu=p["nu"], t_final=p["t_final"])[:, -1]
+    return u0[:, ::step], out[:, ::step]
 
 
-def _navier_stokes(n: int, resolution: int, seed: int, p: dict, progress: bool, device) -> tuple:
+def _navier_stokes(i: int, resolution: int, seed: int, p: dict, device) -> tuple:
     from labkit.pde.fields import gaussian_random_field
     from labkit.pde.navier_stokes import simulate
 
@@ -159,23 +162,51 @@ def _navier_stokes(n: int, resolution: int, seed: int, p: dict, progress: bool, 
         (fine, fine),
         alpha=p["alpha"],
         tau=p["tau"],
-        batch=n,
-        seed=seed,
+        seed=sample_seed(seed, i),
         dtype=torch.float64,
         device=device,
     )
     records = t_in + t_out
-    out = torch.empty(n, records, resolution, resolution, dtype=torch.float64, device=device)
-    for lo, hi in tqdm(_chunks(n, 8), desc="navier_stokes", disable=not progress, leave=False):
-        out[lo:hi] = simulate(
-            w0[lo:hi],
-            nu=p["nu"],
-            t_final=p["record_dt"] * records,
-            forcing=p["forcing"],
-            n_records=records,
-            out_resolution=resolution,
-        )
-    return out[:, :t_in], out[:, t_in:]
+    out = simulate(
+        w0,
+        nu=p["nu"],
+        t_final=p["record_dt"] * records,
+        forcing=p["forcing"],
+        n_records=records,
+        out_resolution=resolution,
+    )[0]
+    return out[:t_in], out[t_in:]
+
+
+def make_samples(
+    problem: str,
+    lo: int,
+    hi: int,
+    *,
+    resolution: int,
+    seed: int,
+    params: dict,
+    progress: bool = False,
+    device=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples ``lo .. hi-1`` of a set, float32 on the CPU; ``params`` as resolved by
+    :func:`resolve_params`. Sample ``i`` depends only on ``(seed, i)`` and the parameters.
+
+    Examples
+    --------
+    >>> p = resolve_params("darcy", 9, {})
+    >>> x, y = make_samples("darcy", 1, 3, resolution=9, seed=0, params=p)
+    >>> x.shape, bool(torch.equal(x[1:], make_samples("darcy", 2, 3, resolution=9, seed=0,
+    ...                                                 params=p)[0]))
+    (torch.Size([2, 1, 9, 9]), True)
+    """
+    generate = _GENERATORS[problem]
+    inputs, targets = [], []
+    for i in tqdm(range(lo, hi), desc=problem, disable=not progress, leave=False):
+        x, y = generate(i, resolution, seed, params, device)
+        inputs.append(x.to(device="cpu", dtype=torch.float32))
+        targets.append(y.to(device="cpu", dtype=torch.float32))
+    return torch.stack(inputs).contiguous(), torch.stack(targets).contiguous()
 
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
@@ -211,7 +242,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 _GENERATORS = {"darcy": _darcy, "burgers": _burgers, "navier_stokes": _navier_stokes}
 
 
-def _resolve_params(problem: str, resolution: int, params: dict) -> dict:
+def resolve_params(problem: str, resolution: int, params: dict) -> dict:
     defaults = _DEFAULTS[problem]
     unknown = sorted(set(params) - set(defaults))
     if unknown:
@@ -237,6 +268,9 @@ def _resolve_params(problem: str, resolution: int, params: dict) -> dict:
         if not isinstance(p["f"], (int, float)) or not math.isfinite(p["f"]):
             raise ValueError(f"f must be a finite number for a cached dataset, got {p['f']!r}")
     return p
+
+
+_resolve_params = resolve_params  # the name tests and older callers use
 
 
 def cache_key(problem: str, n: int, resolution: int, seed: int, params: dict) -> str:
@@ -299,6 +333,8 @@ def make_dataset(
     cache_dir: str | os.PathLike | None | bool = None,
     progress: bool | None = None,
     device: str | torch.device | None = None,
+    store: str | os.PathLike | None = None,
+    client: Any = None,
     **params: Any,
 ) -> PDEDataset:
     """Make (or load from the cache) ``n`` input/target pairs of a PDE problem.
@@ -332,6 +368,13 @@ def make_dataset(
         ``solve_resolution``. Navier-Stokes: ``nu=1e-3, t_in=10, t_out=10, record_dt=1,
         alpha=2.5, tau=7, forcing="fno", solve_resolution`` (e.g. 256 for the 256 -> 64
         benchmark).
+    store
+        A folder to make the set in as a chunked, checksummed Zarr store on a Dask cluster
+        (see :func:`labkit.data.make_store`); the result is then the store's streaming
+        :func:`labkit.data.open_dataset`, with the same bytes as the in-memory set.
+    client
+        With ``store``: ``None`` (a local cluster for the call), a scheduler address or a
+        ``distributed.Client`` (see :func:`labkit.cluster.dask_client`).
 
     Returns
     -------
@@ -348,10 +391,14 @@ def make_dataset(
     n = check_int("n", n, minimum=1)
     resolution = check_int("resolution", resolution, minimum=3 if problem == "darcy" else 4)
     seed = check_int("seed", seed, minimum=0)
-    p = _resolve_params(problem, resolution, params)
+    p = resolve_params(problem, resolution, params)
     if progress is None:
         progress = n >= 256
+    if client is not None and store is None:
+        raise ValueError("client applies to a store; give store=PATH as well")
     path = None
+    if store is not None:
+        cache_dir = False
     if cache_dir is not False:
         folder = _prepare_cache_dir(default_cache_dir() if cache_dir in (None, True) else cache_dir)
         path = folder / f"{problem}-{cache_key(problem, n, resolution, seed, p)[:32]}.pt"
@@ -361,9 +408,15 @@ def make_dataset(
         if path.exists():
             warnings.warn(f"damaged cache file {path} regenerated", RuntimeWarning, stacklevel=2)
             path.unlink()
-    inputs, targets = _GENERATORS[problem](n, resolution, seed, p, progress, device)
-    inputs = inputs.to(device="cpu", dtype=torch.float32).contiguous()
-    targets = targets.to(device="cpu", dtype=torch.float32).contiguous()
+    if store is not None:
+        from labkit.data import make_store, open_dataset
+
+        make_store(problem, n, store, resolution=resolution, seed=seed, client=client,
+                   progress=progress, device=device, **params)
+        return open_dataset(store)
+    inputs, targets = make_samples(
+        problem, 0, n, resolution=resolution, seed=seed, params=p, progress=progress, device=device
+    )
     if path is not None:
         buffer = io.BytesIO()
         torch.save({"inputs": inputs, "targets": targets}, buffer)
