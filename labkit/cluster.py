@@ -142,7 +142,11 @@ def track(futures: Iterable[Any], *, description: str, progress: bool = True) ->
     from tqdm.auto import tqdm
 
     futures = list(futures)
+    if not futures:
+        return
+    # The futures' own client's loop: labkit's clients are never made the default client.
+    loop = futures[0].client.loop
     with tqdm(total=len(futures), desc=description, disable=not progress, unit="task") as bar:
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=loop):
             bar.update(1)
             yield future
