@@ -12,7 +12,7 @@ Examples
 --------
 >>> report = make_store("darcy", 8, "/tmp/darcy-17", resolution=17, seed=0,
 ...                     workers=2)  # doctest: +SKIP
->>> report.made
+>>> report.made  # doctest: +SKIP
 [0, 1, 2, 3, 4, 5, 6, 7]
 """
 
