@@ -48,6 +48,15 @@ def test_items_equal_memory_and_the_cache_stays_bounded(mem, store):
         ds[N]
 
 
+def test_a_batch_reads_just_its_samples(mem, store):
+    ds = open_dataset(store)
+    order = [9, 0, 4, 4, -1, 7]
+    batch = ds.__getitems__(order)
+    for i, (x, y) in zip(order, batch, strict=True):
+        assert torch.equal(x, mem.inputs[i]) and torch.equal(y, mem.targets[i])
+    assert ds.shards_read == 0 and not ds._cache  # no whole shard decoded
+
+
 def test_pickles_without_its_cache_and_feeds_dataloader_workers(mem, store):
     ds = open_dataset(store)
     ds[0]

@@ -34,6 +34,7 @@ from labkit.data.store import (
     open_group,
     shard_bounds,
     shard_digest,
+    shard_file,
     store_lock,
 )
 
@@ -117,8 +118,12 @@ def make_shard(
     x, y = make_samples(problem, lo, hi, resolution=resolution, seed=seed, params=params,
                         device=device)
     x, y = x.numpy(), y.numpy()
-    zarr.open_array(os.path.join(path, "inputs"), mode="r+")[lo:hi] = x
-    zarr.open_array(os.path.join(path, "targets"), mode="r+")[lo:hi] = y
+    for name, value in (("inputs", x), ("targets", y)):
+        array = zarr.open_array(os.path.join(path, name), mode="r+")
+        # An earlier, unrecorded attempt may have left this shard's file, perhaps damaged:
+        # zarr would read it back to merge; the shard is rewritten whole instead.
+        shard_file(path, name, lo // array.shards[0], array.ndim).unlink(missing_ok=True)
+        array[lo:hi] = value
     return shard_digest(x, y)
 
 

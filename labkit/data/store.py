@@ -4,12 +4,13 @@
 
     STORE/
       zarr.json          group; attributes "labkit_data" (recipe, n, shard_size) and "shards"
-      inputs/            float32 [n, C_in, *grid], chunks [shard_size, C_in, *grid]
-      targets/           float32 [n, C_out, *grid], chunks [shard_size, C_out, *grid]
+      inputs/            float32 [n, C_in, *grid], shards [shard_size, C_in, *grid] of
+                         one-sample inner chunks (Zarr v3 sharding codec)
+      targets/           float32 [n, C_out, *grid], the same
       .labkit-lock       present only while a run writes the store (pid, host)
 
-Shard ``s`` holds samples ``s * shard_size`` to ``min(n, (s + 1) * shard_size) - 1``: one chunk
-of each array. ``attrs["shards"][str(s)]`` is the SHA-256 of the shard's inputs bytes followed
+Shard ``s`` holds samples ``s * shard_size`` to ``min(n, (s + 1) * shard_size) - 1``: one shard
+file of each array. ``attrs["shards"][str(s)]`` is the SHA-256 of the shard's inputs bytes followed
 by its targets bytes (float32, C order); a shard without an entry is not complete.
 
 Examples
@@ -44,6 +45,7 @@ __all__ = [
     "read_info",
     "shard_bounds",
     "shard_digest",
+    "shard_file",
     "store_lock",
     "write_store",
 ]
@@ -60,6 +62,11 @@ class StoreError(ValueError):
 def shard_bounds(n: int, shard_size: int) -> list[tuple[int, int]]:
     """``(lo, hi)`` sample ranges of the shards of ``n`` samples."""
     return [(lo, min(n, lo + shard_size)) for lo in range(0, n, shard_size)]
+
+
+def shard_file(path: str | os.PathLike, name: str, shard: int, ndim: int) -> Path:
+    """The file of ``shard`` of array ``name`` (Zarr v3 default chunk keys ``c/s/0/...``)."""
+    return Path(path) / name / "c" / "/".join([str(shard)] + ["0"] * (ndim - 1))
 
 
 def shard_digest(inputs: np.ndarray, targets: np.ndarray) -> str:
@@ -130,7 +137,8 @@ def create_store(
         group.create_array(
             name,
             shape=(n, *shape),
-            chunks=(shard_size, *shape),
+            shards=(shard_size, *shape),  # one file per shard, written whole by its task
+            chunks=(1, *shape),  # one sample per inner chunk: random reads decode one sample
             dtype="float32",
             fill_value=float("nan"),
         )

@@ -2,8 +2,11 @@
 
 :class:`StoreDataset` opens nothing until the first item is read, keeps at most
 ``cache_shards`` decoded shards (least recently used dropped first) and pickles without them,
-so ``DataLoader(num_workers > 0)`` workers and DDP ranks each read only the shards holding the
-samples they are given. Memory stays at a few shards whatever the store's size.
+so ``DataLoader(num_workers > 0)`` workers and DDP ranks each read only the samples they are
+given. One item at a time (``ds[i]``) reads and caches its whole shard, for sequential passes; a
+batch from a ``DataLoader`` (``__getitems__``) reads just its samples, one inner chunk each, so a
+shuffled epoch does not decode a shard per sample. Memory stays at a few shards whatever the
+store's size.
 
 Examples
 --------
@@ -83,17 +86,42 @@ class StoreDataset(Dataset):
         if s in self._cache:
             self._cache.move_to_end(s)
             return self._cache[s]
-        if self._arrays is None:
-            group = open_group(self.path)
-            self._arrays = (group["inputs"], group["targets"])
+        inputs, targets = self._open()
         lo = s * self.shard_size
         hi = min(self.n, lo + self.shard_size)
-        block = (self._arrays[0][lo:hi], self._arrays[1][lo:hi])
+        block = (inputs[lo:hi], targets[lo:hi])
         self.shards_read += 1
         self._cache[s] = block
         while len(self._cache) > self.cache_shards:
             self._cache.popitem(last=False)
         return block
+
+    def _open(self) -> tuple[Any, Any]:
+        if self._arrays is None:
+            group = open_group(self.path)
+            self._arrays = (group["inputs"], group["targets"])
+        return self._arrays
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """A batch (what ``DataLoader`` asks for): samples of cached shards from the cache, the
+        others read one sample each (one inner chunk) in one Zarr call per array."""
+        indices = [int(i) + self.n if int(i) < 0 else int(i) for i in indices]
+        bad = [i for i in indices if not 0 <= i < self.n]
+        if bad:
+            raise IndexError(f"index {bad[0]} out of range for {self.n} samples")
+        out: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for i in indices:
+            s, j = divmod(i, self.shard_size)
+            if s in self._cache:
+                x, y = self._cache[s]
+                out[i] = torch.from_numpy(x[j].copy()), torch.from_numpy(y[j].copy())
+        wanted = sorted(set(indices) - set(out))
+        if wanted:
+            inputs, targets = self._open()
+            xs, ys = inputs.oindex[wanted], targets.oindex[wanted]
+            for k, i in enumerate(wanted):
+                out[i] = torch.from_numpy(xs[k]), torch.from_numpy(ys[k])
+        return [out[i] for i in indices]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         index = int(index)

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit.data.store import open_group, shard_bounds, shard_digest, store_lock
+from labkit.data.store import open_group, shard_bounds, shard_digest, shard_file, store_lock
 
 __all__ = ["VerifyReport", "chunk_files", "verify"]
 
@@ -53,10 +53,7 @@ class VerifyReport:
 def chunk_files(path: str | os.PathLike, shard: int) -> list[Path]:
     """The two chunk files of ``shard`` (Zarr v3 default keys ``c/s/0/...``)."""
     group = open_group(path)
-    return [
-        Path(path) / name / "c" / "/".join([str(shard)] + ["0"] * (group[name].ndim - 1))
-        for name in ("inputs", "targets")
-    ]
+    return [shard_file(path, name, shard, group[name].ndim) for name in ("inputs", "targets")]
 
 
 def verify(path: str | os.PathLike, *, forget: bool = True) -> VerifyReport:
