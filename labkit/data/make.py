@@ -69,14 +69,15 @@ class MakeReport:
 def recipe_of(problem: str, resolution: int, seed: int, params: dict) -> dict:
     """Everything that decides the bytes of a store: problem, grid, seed, every parameter
     (solver included) and how samples are seeded."""
-    from labkit.pde.datasets import FORMAT_VERSION
+    from labkit.pde.datasets import BLOCK, FORMAT_VERSION
 
     return {
         "problem": problem,
         "resolution": resolution,
         "seed": seed,
         "params": dict(params),
-        "sampling": f"labkit.pde.datasets v{FORMAT_VERSION}: sample i from sample_seed(seed, i)",
+        "sampling": f"labkit.pde.datasets v{FORMAT_VERSION}: sample i from sample_seed(seed, i), "
+        f"solved in blocks of {BLOCK[problem]}",
     }
 
 
@@ -88,13 +89,16 @@ def _sample_shapes(problem: str, resolution: int, p: dict) -> tuple[tuple, tuple
     return (p["t_in"], resolution, resolution), (p["t_out"], resolution, resolution)
 
 
-def default_shard_size(n: int, sample_bytes: int) -> int:
-    """Samples per shard: about 32 MiB of float32, and at least 8 shards when ``n >= 8``.
+def default_shard_size(n: int, sample_bytes: int, block: int = 1) -> int:
+    """Samples per shard: about 32 MiB of float32, at least 8 shards when ``n >= 8``, and a
+    multiple of the problem's solve block (:data:`labkit.pde.datasets.BLOCK`), so that no
+    shard solves a block that another shard solves too.
 
     Depends only on the set, never on the cluster, so a store can be resumed on any cluster.
     """
     by_bytes = max(1, _SHARD_BYTES // max(1, sample_bytes))
-    return max(1, min(by_bytes, math.ceil(n / 8)))
+    size = max(1, min(by_bytes, math.ceil(n / 8)))
+    return math.ceil(size / block) * block
 
 
 def make_shard(
@@ -162,7 +166,8 @@ def make_store(
     workers
         Worker processes of the local cluster (only with ``client=None``).
     shard_size
-        Samples per shard (one Zarr chunk); default :func:`default_shard_size`.
+        Samples per shard (one shard file); default :func:`default_shard_size`. Any size gives
+        the same bytes; a multiple of the problem's solve block wastes no work.
     progress
         Show a progress bar.
     device
@@ -182,7 +187,7 @@ def make_store(
         No scheduler answers at the address.
     """
     from labkit.cluster import dask_client
-    from labkit.pde.datasets import PROBLEMS, resolve_params
+    from labkit.pde.datasets import BLOCK, PROBLEMS, resolve_params
 
     check_choice("problem", problem, PROBLEMS)
     n = check_int("n", n, minimum=1)
@@ -195,7 +200,7 @@ def make_store(
         shard_size = open_group(path).attrs[ATTR]["shard_size"]  # resume as it was made
     if shard_size is None:
         sample_bytes = 4 * (math.prod(x_shape) + math.prod(y_shape))
-        shard_size = default_shard_size(n, sample_bytes)
+        shard_size = default_shard_size(n, sample_bytes, BLOCK[problem])
     shard_size = check_int("shard_size", shard_size, minimum=1)
     import labkit
 
