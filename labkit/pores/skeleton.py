@@ -28,10 +28,14 @@ def skeletonize(volume: np.ndarray, method: str = "labkit") -> np.ndarray:
     ----------
     volume : numpy.ndarray of bool, 3-D
         ``True`` on the pore phase; must hold both phases.
-    method : {"labkit", "skimage"}
-        ``"labkit"`` (:func:`labkit.pores.thinning.thin`) gives scikit-image's skeleton voxel
-        for voxel, about 3x faster on large volumes (``benchmarks/pores_thinning.py``);
-        ``"skimage"`` runs :func:`skimage.morphology.skeletonize`, the reference.
+    method : {"labkit", "skimage", "subfield", "lee"}
+        ``"labkit"`` (or ``"lee"``, :func:`labkit.pores.thinning.thin`) gives scikit-image's
+        skeleton voxel for voxel, about 3x faster on large volumes
+        (``benchmarks/pores_thinning.py``); ``"skimage"`` runs
+        :func:`skimage.morphology.skeletonize`, the reference. ``"subfield"``
+        (:func:`labkit.pores.subfield.thin_subfield`) is the order-free parallel thinning whose
+        result does not depend on traversal order or chunking, the one the chunked route
+        (:mod:`labkit.pores.chunked`) uses.
 
     Returns
     -------
@@ -49,7 +53,11 @@ def skeletonize(volume: np.ndarray, method: str = "labkit") -> np.ndarray:
     True
     """
     volume = check_volume(volume)
-    if method == "labkit":
+    if method == "subfield":
+        from labkit.pores.subfield import thin_subfield
+
+        return thin_subfield(volume)
+    if method in ("labkit", "lee"):
         from labkit.pores.thinning import thin
 
         return thin(volume)
@@ -57,7 +65,9 @@ def skeletonize(volume: np.ndarray, method: str = "labkit") -> np.ndarray:
         from skimage.morphology import skeletonize as _thin
 
         return _thin(volume).astype(bool, copy=False)
-    raise ValueError(f"method must be 'labkit' or 'skimage', got {method!r}")
+    raise ValueError(
+        f"method must be 'labkit', 'lee', 'skimage' or 'subfield', got {method!r}"
+    )
 
 
 @dataclass
