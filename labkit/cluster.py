@@ -143,6 +143,8 @@ def track(futures: Iterable[Any], *, description: str, progress: bool = True) ->
 
     futures = list(futures)
     with tqdm(total=len(futures), desc=description, disable=not progress, unit="task") as bar:
-        for future in as_completed(futures):
+        # the futures' own client's loop: the clients dask_client gives are not the default
+        loop = futures[0].client.loop if futures else None
+        for future in as_completed(futures, loop=loop):
             bar.update(1)
             yield future
