@@ -121,8 +121,9 @@ def _check_binary_block(block: np.ndarray, where) -> np.ndarray:
     return block.astype(np.uint8)
 
 
-def _thin_chunk(src, dst, lo, hi, blo, bhi, phase: int, steps: int, first: bool) -> bool:
-    """One chunk of one round: thin its block, write its core to ``dst``; whether it changed.
+def _thin_chunk(src, dst, lo, hi, blo, bhi, phase: int, steps: int, first: bool):
+    """One chunk of one round: thin its block, write its core to ``dst``; whether it changed
+    and (first round only, else -1) its foreground voxels before thinning.
 
     ``src`` and ``dst`` are numpy or Zarr arrays (``dst`` a pair in the first round, when the
     core goes to both buffers and ``src`` is the input volume).
@@ -138,7 +139,7 @@ def _thin_chunk(src, dst, lo, hi, blo, bhi, phase: int, steps: int, first: bool)
     target = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     for array in dst if first else (dst,):
         array[target] = core
-    return changed
+    return changed, int(np.count_nonzero(block[inner])) if first else -1
 
 
 def _neighbours(grid: ChunkGrid, halo: int) -> list[np.ndarray]:
@@ -212,38 +213,51 @@ def thin_chunked(
     grid = chunk_grid(volume.shape, chunks)
     if client is None:
         buffers = [np.zeros(grid.shape, np.uint8), np.zeros(grid.shape, np.uint8)]
-        return _rounds(volume, buffers, grid, halo, _serial)
+        return _rounds(volume, buffers, grid, halo, _serial)[0]
     if scratch is None:
         raise ValueError("scratch must name a new directory for the state buffers with a client")
     import zarr
 
-    regular = all(len(set(np.diff(b)[:-1])) <= 1 for b in grid.bounds)
-    if not regular:
+    buffers = _zarr_buffers(zarr.open_group(str(scratch), mode="w-"), grid)
+    run = dask_runner(client, "thinning round", progress)
+    return _rounds(volume, buffers, grid, halo, run)[0]
+
+
+def _zarr_buffers(group, grid: ChunkGrid) -> list:
+    """The two uint8 state buffers, chunked as ``grid`` (which must be regular)."""
+    if not all(len(set(np.diff(b)[:-1])) <= 1 for b in grid.bounds):
         raise ValueError("chunks must be regular (one size per axis) with a client")
     zchunks = tuple(int(b[1] - b[0]) for b in grid.bounds)
-    group = zarr.open_group(str(scratch), mode="w-")
-    buffers = [
+    return [
         group.create_array(name, shape=grid.shape, chunks=zchunks, dtype="uint8", fill_value=0)
         for name in ("state_a", "state_b")
     ]
 
-    def run(tasks):
+
+def dask_runner(client, description: str, progress: bool):
+    """A function ``run(tasks, function=_thin_chunk)`` that calls ``function(*task)`` for each
+    task as Dask tasks on ``client`` and returns the results in order, with a progress bar.
+    A task whose worker dies is rerun by Dask; every task here writes the same bytes again."""
+
+    def run(tasks, function=None):
         from labkit.cluster import track
 
-        futures = [client.submit(_thin_chunk, *t, pure=False) for t in tasks]
-        for _ in track(futures, description="thinning round", progress=progress):
+        futures = [client.submit(function or _thin_chunk, *t, pure=False) for t in tasks]
+        for _ in track(futures, description=description, progress=progress):
             pass
         return client.gather(futures)
 
-    return _rounds(volume, buffers, grid, halo, run)
+    return run
 
 
-def _serial(tasks):
-    return [_thin_chunk(*t) for t in tasks]
+def _serial(tasks, function=None):
+    return [(function or _thin_chunk)(*t) for t in tasks]
 
 
-def _rounds(volume, buffers, grid: ChunkGrid, halo: int, run):
-    """Run rounds until one changes nothing; return the buffer holding the final state."""
+def _rounds(volume, buffers, grid: ChunkGrid, halo: int, run, on_first=None):
+    """Run rounds until one changes nothing; return the buffer holding the final state and the
+    foreground voxels of the input. ``on_first(n_foreground)`` runs after the first round (it
+    may raise)."""
     cores = grid.cores()
     neighbours = _neighbours(grid, halo)
     changed = np.ones(len(cores), dtype=bool)
@@ -261,10 +275,14 @@ def _rounds(volume, buffers, grid: ChunkGrid, halo: int, run):
             tasks.append((src, dst, lo, hi, blo, bhi, phase, halo, first))
         results = run(tasks)
         changed[:] = False
-        changed[active] = results
-        if not first:
+        changed[active] = [r[0] for r in results]
+        if first:
+            n_foreground = sum(r[1] for r in results)
+            if on_first is not None:
+                on_first(n_foreground)
+        else:
             current = 1 - current
         first = False
         phase = (phase + halo) % N_SUBFIELDS
         if not changed.any():
-            return buffers[current]
+            return buffers[current], n_foreground
