@@ -36,15 +36,6 @@ def test_skeleton_is_voxel_identical_whatever_the_chunks(blobs_and_skeleton, chu
     assert np.array_equal(state != 0, skeleton)
 
 
-def test_tube_lattice_chunked_has_its_27_junctions_and_54_branches():
-    from test_pores_subfield import tube_lattice
-
-    net = tube_lattice(48, 3.0)
-    state = thin_chunked(net.volume, ((20, 9, 19), (16, 16, 16), (11, 30, 7)), halo=8)
-    graph = lp.skeleton_graph(state != 0)
-    assert (len(graph.junctions), len(graph.branches)) == (27, 54)
-
-
 def test_chunk_grid_and_bad_arguments():
     assert chunk_grid((5, 6, 7), (2, 6, 10)).bounds == ((0, 2, 4, 5), (0, 6), (0, 7))
     volume = lp.blobs(24, seed=0)
@@ -61,18 +52,21 @@ def test_chunk_grid_and_bad_arguments():
         thin_chunked(grey, 12, halo=8)
 
 
-def test_dask_cli_cluster_with_a_worker_killed_mid_run(tmp_path, blobs_and_skeleton):
+def test_pipeline_on_a_cli_cluster_with_a_worker_killed_mid_run(tmp_path):
     import zarr
+    from test_pores_chunked_pipeline import in_memory, relabelled
 
-    volume, skeleton = blobs_and_skeleton
+    from labkit.pores.chunked_pipeline import analyse
+
+    volume = lp.blobs((64, 72, 80), porosity=0.35, seed=3)
     source = zarr.create_array(
-        str(tmp_path / "volume.zarr"), shape=SHAPE, chunks=(32, 32, 32), dtype=bool
+        str(tmp_path / "volume.zarr"), shape=volume.shape, chunks=(32, 36, 40), dtype=bool
     )
     source[...] = volume
     with cli_cluster(tmp_path / "cluster", workers=2) as address:
         with dask_client(address) as client:
-            # warm up the workers (numba loads its cache) before the timed-for-kill run
-            client.run(lambda: __import__("labkit.pores.subfield"))
+            # the workers import labkit (numba loads its cache) before the run
+            client.run(lambda: __import__("labkit.pores.chunked_pipeline"))
             killed = []
             killer = threading.Thread(
                 target=lambda: killed.append(
@@ -80,9 +74,12 @@ def test_dask_cli_cluster_with_a_worker_killed_mid_run(tmp_path, blobs_and_skele
                 )
             )
             killer.start()
-            state = thin_chunked(
-                source, (32, 32, 32), halo=8, client=client, scratch=tmp_path / "scratch"
+            result = analyse(
+                tmp_path / "volume.zarr", tmp_path / "out.zarr", address, progress=False
             )
             killer.join()
     assert killed
-    assert np.array_equal(np.asarray(state[...]) != 0, skeleton)
+    skeleton, graph, labels = in_memory(volume)
+    store = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")
+    assert np.array_equal(store["skeleton"][...], skeleton)
+    assert np.array_equal(relabelled(graph, labels, result.skeleton_graph), store["labels"][...])
