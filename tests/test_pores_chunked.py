@@ -83,3 +83,15 @@ def test_pipeline_on_a_cli_cluster_with_a_worker_killed_mid_run(tmp_path):
     store = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")
     assert np.array_equal(store["skeleton"][...], skeleton)
     assert np.array_equal(relabelled(graph, labels, result.skeleton_graph), store["labels"][...])
+
+
+def test_skeletonize_reads_a_store_chunk_by_chunk(tmp_path, blobs_and_skeleton):
+    import zarr
+
+    volume, skeleton = blobs_and_skeleton
+    store = zarr.create_array(
+        str(tmp_path / "v.zarr"), shape=SHAPE, chunks=(48, 56, 64), dtype=bool
+    )
+    store[...] = volume
+    assert np.array_equal(lp.skeletonize(store, method="subfield"), skeleton)
+    assert np.array_equal(lp.skeletonize(tmp_path / "v.zarr", method="subfield"), skeleton)
