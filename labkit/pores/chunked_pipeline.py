@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,12 +71,16 @@ class Analysis:
         ``labels`` is the lazy Zarr array ``store/labels``.
     partition_halo : int
         The widest halo a chunk of the partition needed.
+    seconds : dict
+        Wall time of each step: ``thinning`` (with writing the skeleton), ``skeleton_graph``,
+        ``partition``, ``attributes``.
     """
 
     store: Path
     skeleton_graph: SkeletonGraph
     region_graph: RegionGraph
     partition_halo: int
+    seconds: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -83,6 +88,7 @@ class Analysis:
             "skeleton": self.skeleton_graph.to_dict(),
             "regions": self.region_graph.to_dict(),
             "partition_halo": self.partition_halo,
+            "seconds": dict(self.seconds),
         }
 
 
@@ -348,12 +354,17 @@ def analyse(
             array = group.create_array("_volume", shape=shape, chunks=zchunks, dtype=bool)
             array[...] = _check_binary_block(source, (0, 0, 0)).astype(bool)
             source = array
+        seconds = {}
         with dask_client(client, workers=workers, memory_limit=memory_limit) as c:
-            result = _pipeline(source, group, grid, halo, voxel_size, c, progress)
-            graph = graph_from_voxels(result["coords"], shape, voxel_size)
-            del result
+            start = time.perf_counter()
+            coords = _pipeline(source, group, grid, halo, voxel_size, c, progress)["coords"]
+            seconds["thinning"] = time.perf_counter() - start
+            start = time.perf_counter()
+            graph = graph_from_voxels(coords, shape, voxel_size)
+            seconds["skeleton_graph"] = time.perf_counter() - start
+            del coords
             region_graph, width = _regions(
-                source, group, grid, graph, halo, voxel_size, c, progress
+                source, group, grid, graph, halo, voxel_size, c, progress, seconds
             )
         _write_attributes(group, graph, region_graph, width, voxel_size)
         for scratch in ("_volume", "_state", "_seeds.npy"):
@@ -369,7 +380,11 @@ def analyse(
     labels = zarr.open_array(str(out / "labels"), mode="r")
     region_graph.labels = labels
     return Analysis(
-        store=out, skeleton_graph=graph, region_graph=region_graph, partition_halo=width
+        store=out,
+        skeleton_graph=graph,
+        region_graph=region_graph,
+        partition_halo=width,
+        seconds=seconds,
     )
 
 
@@ -404,7 +419,8 @@ def _pipeline(source, group, grid: ChunkGrid, halo, voxel_size, client, progress
     return {"coords": coords}
 
 
-def _regions(source, group, grid, graph, halo, voxel_size, client, progress):
+def _regions(source, group, grid, graph, halo, voxel_size, client, progress, seconds):
+    start = time.perf_counter()
     if not graph.branches:
         raise ValueError("volume has no skeleton branch")
     coords = np.concatenate([b.voxels for b in graph.branches])
@@ -429,10 +445,14 @@ def _regions(source, group, grid, graph, halo, voxel_size, client, progress):
         if pending and width >= limit:  # pragma: no cover - the whole volume is always enough
             raise RuntimeError("partition could not be checked even with the whole volume")
         width = min(2 * width, limit)
+    seconds["partition"] = time.perf_counter() - start
+    start = time.perf_counter()
     parts = dask_runner(client, "attributes", progress)(
         [(labels, lo, hi) for lo, hi in grid.cores()], _measure_chunk
     )
-    return _reduce_measures(parts, len(graph.branches), voxel_size, labels), widest
+    reduced = _reduce_measures(parts, len(graph.branches), voxel_size, labels)
+    seconds["attributes"] = time.perf_counter() - start
+    return reduced, widest
 
 
 def _write_attributes(group, graph, region_graph, width, voxel_size) -> None:
