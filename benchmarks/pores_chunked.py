@@ -86,9 +86,7 @@ def chunked(args, folder: Path, size: int) -> dict:
     shape = (size,) * 3
     with (
         PeakRSS() as rss,
-        dask_client(
-            workers=args.workers, memory_limit=args.memory_limit, dashboard=False
-        ) as client,
+        dask_client(workers=args.workers, memory_limit=args.memory_limit) as client,
     ):
         # compile and load numba code in the workers before timing
         warm = lp.blobs_to_zarr(folder / "warm.zarr", 40, chunks=20, sigma=2.0, seed=1)

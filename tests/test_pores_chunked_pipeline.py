@@ -13,7 +13,7 @@ from labkit.pores.sparse_graph import graph_from_voxels
 
 @pytest.fixture(scope="module")
 def client():
-    with dask_client(workers=2, memory_limit="1GiB", dashboard=False) as c:
+    with dask_client(workers=2, memory_limit="1GiB") as c:
         yield c
 
 
