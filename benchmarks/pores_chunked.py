@@ -193,7 +193,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--thin-size", type=int, default=None)
     parser.add_argument("--chunks", type=int, default=128)
-    parser.add_argument("--halo", type=int, default=16)
+    parser.add_argument("--halo", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default="1.5GiB")
     parser.add_argument("--porosity", type=float, default=0.35)
