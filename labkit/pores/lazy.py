@@ -18,6 +18,7 @@ Examples
 >>> w = blobs_to_zarr(folder / "c.zarr", (40, 40, 40), chunks=(40, 8, 13), sigma=2.0, seed=1)
 >>> bool((v[...] == w[...]).all()), abs(float(v[...].mean()) - 0.5) < 0.05
 (True, True)
+>>> import shutil; shutil.rmtree(folder)
 """
 
 from __future__ import annotations
