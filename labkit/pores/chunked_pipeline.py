@@ -162,9 +162,15 @@ def _partition_chunk(volume, labels, seeds_path, lo, hi, width, voxel_size) -> b
     if not whole:
         free = np.ones(pore.shape, bool)
         free[tuple(local.T)] = False
-        distance = ndimage.distance_transform_edt(free, sampling=voxel_size)[inner]
-        if distance[pore[inner]].max() >= (width + 1) * min(voxel_size):
-            return False
+        bound = (width + 1) * min(voxel_size)
+        core_pore = pore[inner]
+        # the taxicab distance (20x cheaper) bounds the Euclidean one from above; the exact
+        # distance is computed only where that bound is not enough
+        taxicab = ndimage.distance_transform_cdt(free, metric="taxicab")[inner]
+        if taxicab[core_pore].max() * max(voxel_size) >= bound:
+            distance = ndimage.distance_transform_edt(free, sampling=voxel_size)[inner]
+            if distance[core_pore].max() >= bound:
+                return False
     labels[target] = block_labels[inner]
     return True
 
