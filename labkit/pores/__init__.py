@@ -14,6 +14,8 @@ Examples
 (8, 8)
 """
 
+from labkit.pores.chunked import thin_chunked
+from labkit.pores.chunked_pipeline import Analysis, analyse
 from labkit.pores.decomposition import (
     POOLS,
     DecompositionParams,
@@ -23,6 +25,7 @@ from labkit.pores.decomposition import (
     simulate_decomposition,
 )
 from labkit.pores.io import Volume, check_voxel_size, load_npy, load_raw, load_tiff, save_npy
+from labkit.pores.lazy import LazyVolume, blobs_to_zarr, open_volume
 from labkit.pores.network import ball_graph, inscribed_radii, node_of, voxel_graph
 from labkit.pores.regions import (
     Contacts,
@@ -33,6 +36,7 @@ from labkit.pores.regions import (
     region_graph,
 )
 from labkit.pores.skeleton import Branch, SkeletonGraph, prune, skeleton_graph, skeletonize
+from labkit.pores.subfield import thin_subfield
 from labkit.pores.volumes import (
     TubeNetwork,
     binarize,
@@ -45,6 +49,13 @@ from labkit.pores.volumes import (
 
 __all__ = [
     "POOLS",
+    "Analysis",
+    "LazyVolume",
+    "analyse",
+    "blobs_to_zarr",
+    "open_volume",
+    "thin_chunked",
+    "thin_subfield",
     "Branch",
     "Contacts",
     "DecompositionParams",

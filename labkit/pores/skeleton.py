@@ -27,11 +27,18 @@ def skeletonize(volume: np.ndarray, method: str = "labkit") -> np.ndarray:
     Parameters
     ----------
     volume : numpy.ndarray of bool, 3-D
-        ``True`` on the pore phase; must hold both phases.
-    method : {"labkit", "skimage"}
-        ``"labkit"`` (:func:`labkit.pores.thinning.thin`) gives scikit-image's skeleton voxel
-        for voxel, about 3x faster on large volumes (``benchmarks/pores_thinning.py``);
-        ``"skimage"`` runs :func:`skimage.morphology.skeletonize`, the reference.
+        ``True`` on the pore phase; must hold both phases. With ``method="subfield"`` it may
+        also be a Zarr array, a :class:`labkit.pores.lazy.LazyVolume` or the path of one, read
+        chunk by chunk (the skeleton is returned in memory; :func:`labkit.pores.analyse`
+        writes it to a store instead).
+    method : {"labkit", "skimage", "subfield", "lee"}
+        ``"labkit"`` (or ``"lee"``, :func:`labkit.pores.thinning.thin`) gives scikit-image's
+        skeleton voxel for voxel, about 3x faster on large volumes
+        (``benchmarks/pores_thinning.py``); ``"skimage"`` runs
+        :func:`skimage.morphology.skeletonize`, the reference. ``"subfield"``
+        (:func:`labkit.pores.subfield.thin_subfield`) is the order-free parallel thinning whose
+        result does not depend on traversal order or chunking, the one the chunked route
+        (:mod:`labkit.pores.chunked`) uses.
 
     Returns
     -------
@@ -48,8 +55,20 @@ def skeletonize(volume: np.ndarray, method: str = "labkit") -> np.ndarray:
     >>> bool((skeletonize(net.volume, method="skimage") == skel).all())
     True
     """
+    if method == "subfield" and not isinstance(volume, np.ndarray):
+        # a Zarr array, lazy volume or path: read chunk by chunk (labkit.pores.chunked)
+        from labkit.pores.chunked import thin_chunked
+        from labkit.pores.chunked_pipeline import _default_chunks, _source
+
+        source, _ = _source(volume)
+        shape = tuple(source.shape)
+        return thin_chunked(source, _default_chunks(source, shape)) != 0
     volume = check_volume(volume)
-    if method == "labkit":
+    if method == "subfield":
+        from labkit.pores.subfield import thin_subfield
+
+        return thin_subfield(volume)
+    if method in ("labkit", "lee"):
         from labkit.pores.thinning import thin
 
         return thin(volume)
@@ -57,7 +76,9 @@ def skeletonize(volume: np.ndarray, method: str = "labkit") -> np.ndarray:
         from skimage.morphology import skeletonize as _thin
 
         return _thin(volume).astype(bool, copy=False)
-    raise ValueError(f"method must be 'labkit' or 'skimage', got {method!r}")
+    raise ValueError(
+        f"method must be 'labkit', 'lee', 'skimage' or 'subfield', got {method!r}"
+    )
 
 
 @dataclass
