@@ -121,7 +121,10 @@ def dask_client(
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address="127.0.0.1:0" if dashboard else None,
+            # the scheduler always serves HTTP (health, metrics): on a free port of 127.0.0.1,
+            # never the fixed 8787 that a second cluster would fight over
+            dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": dashboard},
             memory_limit=memory_limit,
         )
     except (OSError, TimeoutError) as exc:  # pragma: no cover - a machine that cannot spawn
