@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from labkit import notebooks as nbs
+from labkit._io import OutputFolderError
 from labkit.course.config import CourseError
 
 
@@ -177,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CLIError, nbs.NotebookError, CourseError) as exc:
+    except (CLIError, nbs.NotebookError, CourseError, OutputFolderError) as exc:
         print(f"labkit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

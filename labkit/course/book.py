@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_markdown_cell
 
+from labkit._io import check_output_folder, replace_folder
 from labkit.course.config import CourseConfig
 from labkit.course.markers import instructor_source
 
@@ -73,6 +74,8 @@ def build_book(
     out_dir: str | os.PathLike,
     config: CourseConfig,
     student_dir: str | os.PathLike,
+    *,
+    force: bool = False,
 ) -> Path:
     """Build the website from executed notebooks; return the path of its ``index.html``.
 
@@ -86,8 +89,11 @@ def build_book(
         Which notebooks, in which order, and the Binder address.
     student_dir : path
         Folder of student notebooks (``labkit course build`` writes ``OUT/student``).
+    force : bool
+        Replace ``out_dir`` even if it exists and labkit did not write it.
     """
-    executed_dir, student_dir, out = Path(executed_dir), Path(student_dir), Path(out_dir)
+    executed_dir, student_dir = Path(executed_dir), Path(student_dir)
+    out = check_output_folder(out_dir, force=force)
     names = [entry.name for entry in config.notebooks]
     missing = [n for n in names if not (executed_dir / f"{n}.ipynb").is_file()]
     if missing:
@@ -126,11 +132,5 @@ def build_book(
         )
         if result.returncode != 0:
             raise RuntimeError(f"sphinx failed:\n{result.stderr[-3000:]}")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-        shutil.rmtree(staged)
-        shutil.copytree(html, staged)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staged, out)
+        replace_folder(out, lambda tmp: shutil.copytree(html, tmp, dirs_exist_ok=True), force=force)
     return out / "index.html"

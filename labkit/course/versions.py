@@ -15,14 +15,13 @@ import ast
 import copy
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from labkit._io import check_output_folder, replace_folder
 from labkit.course.config import CourseConfig, CourseError
 from labkit.course.markers import Exercise, find_exercises, instructor_source, student_source
 from labkit.notebooks import declared_parameters, find_notebook
@@ -86,17 +85,19 @@ def _versions(nb: Any, config_entry: Any, name: str) -> tuple[Any, Any, list[Exe
     return student, instructor, exercises
 
 
-def build_course(config: CourseConfig, out_dir: str | os.PathLike) -> CourseBuild:
+def build_course(
+    config: CourseConfig, out_dir: str | os.PathLike, *, force: bool = False
+) -> CourseBuild:
     """Write ``student/``, ``instructor/`` and ``solutions/`` for every notebook of ``config``.
 
-    The folder is built under a temporary name and renamed, so a failed build leaves the
-    previous one intact.
+    The folder is built beside ``out_dir`` and swapped in (:func:`labkit._io.replace_folder`), so
+    a failed build leaves the previous one whole; an existing folder that labkit did not write is
+    refused unless ``force``.
     """
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    out = check_output_folder(out_dir, force=force)
     build = CourseBuild(out, [])
-    try:
+
+    def write(tmp: Path) -> None:
         for sub in ("student", "instructor", "solutions"):
             (tmp / sub).mkdir()
         for entry in config.notebooks:
@@ -116,12 +117,7 @@ def build_course(config: CourseConfig, out_dir: str | os.PathLike) -> CourseBuil
             build.notebooks.append(name)
             build.exercises[name] = exercises
         manifest = {"title": config.title, **build.to_dict()}
-        manifest["root"] = str(out)
         (tmp / "course.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    replace_folder(out, write, force=force)
     return build
