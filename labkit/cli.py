@@ -10,6 +10,7 @@ Examples
     $ labkit lab --port 8888
     $ labkit serve spectrum --port 5006
     $ labkit course build --config course.toml --out course/
+    $ labkit notebooks copy my-lab/
 """
 
 from __future__ import annotations
@@ -108,6 +109,11 @@ def lab_command(port: int | None = None, no_browser: bool = False) -> list[str]:
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
+    if nbs.notebook_dir() == nbs.packaged_lab() / "notebooks":
+        # An installed labkit: open a working copy of the user's, not the package's own files.
+        from labkit.workcopy import DEFAULT_DEST, copy_notebooks
+
+        print(copy_notebooks(DEFAULT_DEST).summary(), file=sys.stderr)
     cmd = lab_command(args.port, args.no_browser)
     env = dict(os.environ)
     env.setdefault("BOKEH_RESOURCES", "inline")
@@ -167,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_serve)
 
     from labkit.course.cli import add_course_parser
+    from labkit.workcopy import add_notebooks_parser
 
     add_course_parser(sub)
+    add_notebooks_parser(sub)
     return parser
 
 
