@@ -16,6 +16,20 @@ _FORCE = "replace --out even if it exists and labkit did not write it"
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    if args.format == "nbgrader":
+        from labkit.course.nbgrader import build_nbgrader, check_nbgrader_folder
+
+        check_nbgrader_folder(args.out, force=args.force, argument="--out")
+        config = load_course(args.config)
+        graded = build_nbgrader(config, args.out, force=args.force)
+        for assignment, names in graded.assignments.items():
+            print(f"{assignment}: {', '.join(names)}", file=sys.stderr)
+        print(
+            f"nbgrader course -> {graded.root}/ (source/, nbgrader_config.py); next, there: "
+            f"nbgrader generate_assignment {next(iter(graded.assignments))}",
+            file=sys.stderr,
+        )
+        return 0
     check_output_folder(args.out, force=args.force, argument="--out")
     config = load_course(args.config)
     build = build_course(config, args.out, force=args.force)
@@ -61,6 +75,12 @@ def add_course_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="course", help="output folder (default: course/)")
     p.add_argument("--config", default=None, help="course file (TOML); default: every notebook")
     p.add_argument("--force", action="store_true", help=_FORCE)
+    p.add_argument(
+        "--format",
+        choices=("labkit", "nbgrader"),
+        default="labkit",
+        help="labkit: student/instructor/solutions; nbgrader: an nbgrader course (source/)",
+    )
     p.set_defaults(func=_cmd_build)
 
     p = csub.add_parser("book", help="execute the notebooks and build the course website")

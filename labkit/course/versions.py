@@ -26,7 +26,7 @@ from labkit.course.config import CourseConfig, CourseError
 from labkit.course.markers import Exercise, find_exercises, instructor_source, student_source
 from labkit.notebooks import declared_parameters, find_notebook
 
-__all__ = ["CourseBuild", "apply_presets", "build_course"]
+__all__ = ["CourseBuild", "apply_presets", "build_course", "chosen_exercises"]
 
 
 @dataclass
@@ -63,15 +63,22 @@ def apply_presets(nb: Any, presets: dict[str, Any], name: str) -> None:
     cell.source = "\n".join(lines)
 
 
-def _versions(nb: Any, config_entry: Any, name: str) -> tuple[Any, Any, list[Exercise]]:
-    exercises = [e for e in find_exercises(nb, name) if config_entry.includes(e.id)]
+def chosen_exercises(nb: Any, config_entry: Any, name: str) -> list[Exercise]:
+    """The exercises of ``nb`` that the course file's entry leaves open, in cell order."""
+    found = find_exercises(nb, name)
+    exercises = [e for e in found if config_entry.includes(e.id)]
     unknown = (
         set()
         if config_entry.exercises == "all"
-        else set(config_entry.exercises) - {e.id for e in find_exercises(nb, name)}
+        else set(config_entry.exercises) - {e.id for e in found}
     )
     if unknown:
         raise CourseError(f"{name} has no exercise(s) {sorted(unknown)}")
+    return exercises
+
+
+def _versions(nb: Any, config_entry: Any, name: str) -> tuple[Any, Any, list[Exercise]]:
+    exercises = chosen_exercises(nb, config_entry, name)
     chosen = {e.cell_index: e for e in exercises}
     student, instructor = copy.deepcopy(nb), copy.deepcopy(nb)
     for index, cell in enumerate(nb.cells):
