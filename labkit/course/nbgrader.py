@@ -122,7 +122,7 @@ def _is_check_call(node: ast.AST) -> bool:
 
 
 def split_check_cell(source: str) -> tuple[str, str]:
-    """Split a check cell after its last statement that calls a ``check_...`` function.
+    r"""Split a check cell after its last statement that calls a ``check_...`` function.
 
     nbgrader marks a test cell failed when it writes anything to stderr, and the code after a
     labkit check often draws a figure or renders a scene (whose libraries warn on stderr). The
