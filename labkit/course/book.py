@@ -4,12 +4,15 @@ Why Sphinx + MyST-NB (the engine of Jupyter Book 1) and not Jupyter Book 2: Jupy
 ``mystmd``, a Node.js program, and a fresh machine here has only Python; MyST-NB renders executed
 notebooks (figures, HTML and Bokeh outputs, math) with pure-Python tools that install from PyPI.
 MathJax is served from the book itself (``jupyter-server-mathjax``), so math renders offline.
+BokehJS and panel's JavaScript, which every executed notebook carries inline, are moved into one
+shared file in ``_static/`` (:func:`share_loaders`), so a page weighs its figures, not the library.
 
 Each page starts with a "launch on Binder" link and a "download the student notebook" link.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -24,7 +27,7 @@ from labkit._io import check_output_folder, replace_folder
 from labkit.course.config import CourseConfig
 from labkit.course.markers import instructor_source
 
-__all__ = ["build_book"]
+__all__ = ["build_book", "share_loaders"]
 
 _CONF = """\
 project = {title!r}
@@ -52,8 +55,38 @@ suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]
 """
 
 
-def _page(executed: Path, name: str, binder_url: str) -> nbformat.NotebookNode:
+_LOADERS = ("application/vnd.holoviews_load.v0+json", "application/vnd.bokehjs_load.v0+json")
+
+
+def share_loaders(nb: nbformat.NotebookNode, static: Path) -> int:
+    """Move each inlined BokehJS/panel loader out of the page into one shared file in ``static``.
+
+    ``hv.extension``/``pn.extension`` (and Bokeh's ``output_notebook``) print their whole
+    JavaScript (about 3 MB) into the notebook; rendered as is, every page of the book carries it.
+    Each loader output becomes ``<script src="_static/labkit-loader-<hash>.js">``, the file
+    written once for all pages with the same loader, run in the same place of the page as the
+    inline script was. Returns how many outputs were moved.
+    """
+    moved = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            mime = next((m for m in _LOADERS if m in data), None)
+            if mime is None:
+                continue
+            js = data.get("application/javascript") or data[mime]
+            js = js if isinstance(js, str) else "".join(js)
+            name = f"labkit-loader-{hashlib.sha256(js.encode()).hexdigest()[:16]}.js"
+            if not (static / name).exists():
+                (static / name).write_text(js)
+            output["data"] = {"text/html": f'<script src="_static/{name}"></script>'}
+            moved += 1
+    return moved
+
+
+def _page(executed: Path, name: str, binder_url: str, static: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(executed, as_version=4)
+    share_loaders(nb, static)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags:
@@ -120,7 +153,7 @@ def build_book(
         )
         for name in names:
             nbformat.write(
-                _page(executed_dir / f"{name}.ipynb", name, config.binder_url),
+                _page(executed_dir / f"{name}.ipynb", name, config.binder_url, src / "_static"),
                 src / f"{name}.ipynb",
             )
             shutil.copy(student_dir / f"{name}.ipynb", src / "student" / f"{name}.ipynb")
