@@ -35,6 +35,7 @@ extensions = ["myst_nb", "sphinx.ext.mathjax"]
 html_theme = "sphinx_book_theme"
 html_title = {title!r}
 html_static_path = ["_static"]
+html_copy_source = False
 mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
 mathjax3_config = None
 mathjax2_config = {{
@@ -159,7 +160,8 @@ def build_book(
             shutil.copy(student_dir / f"{name}.ipynb", src / "student" / f"{name}.ipynb")
         html = Path(tmp) / "html"
         result = subprocess.run(
-            [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(src), str(html)],
+            [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", f"{tmp}/doctrees"]
+            + [str(src), str(html)],
             capture_output=True,
             text=True,
         )
