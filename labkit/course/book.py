@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import nbformat
@@ -27,7 +29,7 @@ from labkit._io import check_output_folder, replace_folder
 from labkit.course.config import CourseConfig
 from labkit.course.markers import instructor_source
 
-__all__ = ["build_book", "share_loaders"]
+__all__ = ["build_book", "localise_panel_assets", "share_loaders"]
 
 _CONF = """\
 project = {title!r}
@@ -56,6 +58,45 @@ suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]
 """
 
 
+_PANEL_CDN = re.compile(r"https://cdn\.holoviz\.org/panel/[^/\"']+/dist/([^\"'\s)]+)")
+
+
+def localise_panel_assets(text: str, static: Path) -> str:
+    """Point panel's CDN addresses (theme CSS, module shims) at copies in ``static/panel/``.
+
+    panel's loader asks ``cdn.holoviz.org`` for a few stylesheets and scripts even when its
+    JavaScript is inline; the same files ship inside the installed panel (``panel/dist``), so
+    the book serves them itself and stays usable offline. An address whose file panel does not
+    ship is left as it is.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> static = pathlib.Path(tempfile.mkdtemp())
+    >>> url = "https://cdn.holoviz.org/panel/1.9.4/dist/css/loading.css"
+    >>> localise_panel_assets(f'["{url}"]', static)
+    '["_static/panel/css/loading.css"]'
+    >>> (static / "panel" / "css" / "loading.css").is_file()
+    True
+    """
+    import panel
+
+    dist = Path(panel.__file__).parent / "dist"
+
+    def local(match: re.Match) -> str:
+        rel = match.group(1)
+        source = dist / urllib.parse.unquote(rel)
+        if not source.is_file():
+            return match.group(0)
+        target = static / "panel" / urllib.parse.unquote(rel)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        return f"_static/panel/{rel}"
+
+    return _PANEL_CDN.sub(local, text)
+
+
 _LOADERS = ("application/vnd.holoviews_load.v0+json", "application/vnd.bokehjs_load.v0+json")
 
 
@@ -76,12 +117,16 @@ def share_loaders(nb: nbformat.NotebookNode, static: Path) -> int:
             if mime is None:
                 continue
             js = data.get("application/javascript") or data[mime]
-            js = js if isinstance(js, str) else "".join(js)
+            js = localise_panel_assets(js if isinstance(js, str) else "".join(js), static)
             name = f"labkit-loader-{hashlib.sha256(js.encode()).hexdigest()[:16]}.js"
             if not (static / name).exists():
                 (static / name).write_text(js)
             output["data"] = {"text/html": f'<script src="_static/{name}"></script>'}
             moved += 1
+        for output in cell.get("outputs", []):
+            html = output.get("data", {}).get("text/html")
+            if isinstance(html, str) and "cdn.holoviz.org" in html:
+                output["data"]["text/html"] = localise_panel_assets(html, static)
     return moved
 
 
