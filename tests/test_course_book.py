@@ -35,3 +35,36 @@ def test_loaders_are_written_once_and_referenced(tmp_path):
         assert output.data == {"text/html": f'<script src="_static/{src}"></script>'}
     nbformat.validate(pages[1])
     assert len(nbformat.writes(pages[0])) < len(bokeh_js)
+
+
+def test_widget_views_become_their_last_picture(tmp_path):
+    """A real kernel draws into an Output widget, a later cell moves the slider; the saved widget
+    state holds the last drawing, and the book page shows it in place of the empty view."""
+    from nbclient import NotebookClient
+
+    from labkit.course.book import widget_snapshots
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "import ipywidgets as w\nfrom IPython.display import display, HTML\n"
+                "out, s = w.Output(), w.IntSlider(value=2)\n"
+                "def draw(change=None):\n"
+                "    with out:\n"
+                "        out.clear_output(wait=True)\n"
+                "        display(HTML(f'<b>k = {s.value}</b>'))\n"
+                "s.observe(draw, names='value')\ndraw()\ndisplay(w.VBox([s, out]))"
+            ),
+            new_code_cell("s.value = 5"),
+        ]
+    )
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    view = nb.cells[0].outputs[-1]
+    assert "application/vnd.jupyter.widget-view+json" in view.data
+    assert widget_snapshots(nb) == 1
+    shown = [o.data.get("text/html", "") for o in nb.cells[0].outputs]
+    assert shown[0] == "<b>k = 5</b>", shown
+    assert "last drawn" in shown[-1]
+    assert all("application/vnd.jupyter.widget-view+json" not in o.get("data", {})
+               for o in nb.cells[0].outputs)  # fmt: skip
+    nbformat.validate(nb)

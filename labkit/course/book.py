@@ -29,7 +29,7 @@ from labkit._io import check_output_folder, replace_folder
 from labkit.course.config import CourseConfig
 from labkit.course.markers import instructor_source
 
-__all__ = ["build_book", "localise_panel_assets", "share_loaders"]
+__all__ = ["build_book", "localise_panel_assets", "share_loaders", "widget_snapshots"]
 
 _CONF = """\
 project = {title!r}
@@ -130,9 +130,58 @@ def share_loaders(nb: nbformat.NotebookNode, static: Path) -> int:
     return moved
 
 
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_SNAPSHOT_NOTE = (
+    '<p class="labkit-widget-note"><em>The explorer as it was last drawn; run the notebook '
+    "(Binder link above) to move its controls.</em></p>"
+)
+
+
+def _captured_outputs(state: dict, model_id: str, seen: set[str]) -> list[dict]:
+    """Outputs held by the Output widgets in the tree of widget ``model_id``, in child order."""
+    if model_id in seen or model_id not in state:
+        return []
+    seen.add(model_id)
+    model = state[model_id]
+    outputs = list(model.get("state", {}).get("outputs", []))
+    for child in model.get("state", {}).get("children", []):
+        if isinstance(child, str) and child.startswith("IPY_MODEL_"):
+            outputs += _captured_outputs(state, child.removeprefix("IPY_MODEL_"), seen)
+    return outputs
+
+
+def widget_snapshots(nb: nbformat.NotebookNode) -> int:
+    """Replace each ipywidgets view by the last picture its Output widgets hold.
+
+    A static page has no kernel to drive the widgets, and a view alone renders nothing. The
+    executed notebook's saved widget state (``metadata.widgets``) keeps what each Output widget
+    showed last; those outputs take the view's place, with a line saying so. A view whose state
+    holds no output is left as it was. Returns how many views were replaced.
+    """
+    state = nb.metadata.get("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
+    replaced = 0
+    for cell in nb.cells:
+        outputs = []
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(_WIDGET_VIEW)
+            captured = _captured_outputs(state, view["model_id"], set()) if view else []
+            if not captured:
+                outputs.append(output)
+                continue
+            outputs += [nbformat.from_dict(o) for o in captured]
+            note = {"output_type": "display_data", "metadata": {}}
+            outputs.append(nbformat.from_dict(note | {"data": {"text/html": _SNAPSHOT_NOTE}}))
+            replaced += 1
+        if "outputs" in cell:
+            cell.outputs = outputs
+    return replaced
+
+
 def _page(executed: Path, name: str, binder_url: str, static: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(executed, as_version=4)
     share_loaders(nb, static)
+    widget_snapshots(nb)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags:
