@@ -108,12 +108,19 @@ def lab_command(port: int | None = None, no_browser: bool = False) -> list[str]:
     return cmd
 
 
-def _cmd_lab(args: argparse.Namespace) -> int:
+def lab_folder() -> Path:
+    """The folder ``labkit lab`` opens: :func:`labkit.notebooks.notebook_dir`, except that for
+    an installed labkit it is a working copy, ``./labkit-notebooks``, made or brought up to date
+    first (never over a notebook the user changed), not the package's own files."""
     if nbs.notebook_dir() == nbs.packaged_lab() / "notebooks":
-        # An installed labkit: open a working copy of the user's, not the package's own files.
         from labkit.workcopy import DEFAULT_DEST, copy_notebooks
 
         print(copy_notebooks(DEFAULT_DEST).summary(), file=sys.stderr)
+    return nbs.notebook_dir()
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    lab_folder()
     cmd = lab_command(args.port, args.no_browser)
     env = dict(os.environ)
     env.setdefault("BOKEH_RESOURCES", "inline")

@@ -134,6 +134,10 @@ def test_installed_wheel_lists_and_runs_the_notebooks(fresh):
     for name in [p.name for p in list_notebooks()] + ["course.toml"]:
         inner = "course.toml" if name == "course.toml" else f"notebooks/{name}"
         assert (work / "mine" / name).read_bytes() == (lab / inner).read_bytes()
+    opened = _run([str(python), "-c", "from labkit.cli import lab_folder; print(lab_folder())"],
+                  env=env, cwd=work)  # fmt: skip
+    assert Path(opened.stdout.strip()) == work / "labkit-notebooks", "labkit lab opens a copy"
+    assert (work / "labkit-notebooks" / "00_tour.ipynb").is_file()
     (work / "mine" / "02_fno_darcy.ipynb").write_text("my edits")
     again = _run([str(cli), "notebooks", "copy", "mine"], env=env, cwd=work).stdout
     assert "skipped 02_fno_darcy.ipynb: you changed it" in again
