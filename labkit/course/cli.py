@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +54,9 @@ def _cmd_book(args: argparse.Namespace) -> int:
     build = build_course(config, out / "course", force=args.force)
     executed = Path(args.executed) if args.executed else out / "executed"
     if not args.executed:
+        # Figures drawn into Output widgets are kept in the saved widget state (the book shows
+        # them in place of the widget) only with Jupyter's own inline backend, not with Agg.
+        os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
         for i, entry in enumerate(config.notebooks, 1):
             print(f"[{i}/{len(config.notebooks)}] executing {entry.name}", file=sys.stderr)
             run_notebook(
