@@ -10,6 +10,7 @@ Examples
     $ labkit lab --port 8888
     $ labkit serve spectrum --port 5006
     $ labkit course build --config course.toml --out course/
+    $ labkit notebooks copy my-lab/
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from labkit import notebooks as nbs
+from labkit._io import OutputFolderError
 from labkit.cluster import ClusterError
 from labkit.course.config import CourseError
 
@@ -107,7 +109,19 @@ def lab_command(port: int | None = None, no_browser: bool = False) -> list[str]:
     return cmd
 
 
+def lab_folder() -> Path:
+    """The folder ``labkit lab`` opens: :func:`labkit.notebooks.notebook_dir`, except that for
+    an installed labkit it is a working copy, ``./labkit-notebooks``, made or brought up to date
+    first (never over a notebook the user changed), not the package's own files."""
+    if nbs.notebook_dir() == nbs.packaged_lab() / "notebooks":
+        from labkit.workcopy import DEFAULT_DEST, copy_notebooks
+
+        print(copy_notebooks(DEFAULT_DEST).summary(), file=sys.stderr)
+    return nbs.notebook_dir()
+
+
 def _cmd_lab(args: argparse.Namespace) -> int:
+    lab_folder()
     cmd = lab_command(args.port, args.no_browser)
     env = dict(os.environ)
     env.setdefault("BOKEH_RESOURCES", "inline")
@@ -167,8 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_serve)
 
     from labkit.course.cli import add_course_parser
+    from labkit.workcopy import add_notebooks_parser
 
     add_course_parser(sub)
+    add_notebooks_parser(sub)
     from labkit.data.cli import add_data_parser
 
     add_data_parser(sub)
@@ -181,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CLIError, nbs.NotebookError, CourseError, ClusterError) as exc:
+    except (CLIError, nbs.NotebookError, CourseError, ClusterError, OutputFolderError) as exc:
         print(f"labkit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -44,6 +44,7 @@ __all__ = [
     "list_notebooks",
     "notebook_dir",
     "notebook_info",
+    "packaged_lab",
     "parse_parameter",
     "read_records",
     "record",
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 MIMETYPE = "application/vnd.labkit.record+json"
+COPY_MANIFEST = ".labkit-copy.json"  # marks a working copy made by `labkit notebooks copy`
 
 _RECORDS: dict[str, Any] = {}
 
@@ -157,17 +159,39 @@ def read_records(nb: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+def packaged_lab() -> Path:
+    """The folder inside the installed package that holds the shipped notebooks and course file.
+
+    A wheel of labkit carries ``labkit/_lab/notebooks/*.ipynb`` and ``labkit/_lab/course.toml``
+    (copied there at build time from the repository's ``notebooks/`` and ``course.toml``); a
+    source checkout has no such folder.
+    """
+    return Path(__file__).resolve().parent / "_lab"
+
+
 def notebook_dir() -> Path:
     """The folder that holds the lab's notebooks.
 
-    ``$LABKIT_NOTEBOOKS`` if set, else ``notebooks/`` next to the package (a source checkout),
-    else ``./notebooks``.
+    In this order: ``$LABKIT_NOTEBOOKS`` if set; ``notebooks/`` next to the package (a source
+    checkout); a working copy made by ``labkit notebooks copy`` (the current folder or
+    ``./labkit-notebooks``, recognised by its ``.labkit-copy.json``); ``./notebooks`` if it holds
+    notebooks; the notebooks shipped inside the installed package; else ``./notebooks``.
     """
     env = os.environ.get("LABKIT_NOTEBOOKS")
     if env:
         return Path(env)
     here = Path(__file__).resolve().parent.parent / "notebooks"
-    return here if here.is_dir() else Path.cwd() / "notebooks"
+    if here.is_dir():
+        return here
+    cwd = Path.cwd()
+    for copy in (cwd, cwd / "labkit-notebooks"):
+        if (copy / COPY_MANIFEST).is_file():
+            return copy
+    local = cwd / "notebooks"
+    if any(local.glob("*.ipynb")):
+        return local
+    shipped = packaged_lab() / "notebooks"
+    return shipped if shipped.is_dir() else local
 
 
 def list_notebooks(directory: str | os.PathLike | None = None) -> list[Path]:
@@ -343,7 +367,8 @@ def run_notebook(
     progress : bool
         Show papermill's progress bar.
     cwd : path, optional
-        Working folder of the kernel (default: the notebook's folder).
+        Working folder of the kernel (default: the notebook's folder; for a notebook shipped
+        inside the installed package, ``out_dir``).
 
     Returns
     -------
@@ -387,6 +412,11 @@ def run_notebook(
     os.close(fd)
     tmp = Path(tmp_name)
 
+    if cwd is None:
+        # a notebook shipped inside the installed package runs in the output folder, so nothing
+        # it writes lands in site-packages
+        shipped = nb_path.resolve().is_relative_to(packaged_lab())
+        cwd = out if shipped else nb_path.parent
     start = time.perf_counter()
     error: NotebookError | None = None
     try:
@@ -395,7 +425,7 @@ def run_notebook(
             str(tmp),
             parameters=params,
             kernel_name=kernel_name,
-            cwd=str(cwd) if cwd is not None else str(nb_path.parent),
+            cwd=str(cwd),
             progress_bar=progress,
             execution_timeout=timeout,
             log_output=False,

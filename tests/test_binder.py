@@ -97,3 +97,27 @@ def test_every_notebook_import_is_installed_by_binder(path):
         if not providers & installed:
             missing.append(f"{module} (from {sorted(providers) or 'nothing installed'})")
     assert not missing, f"{path.name} imports modules Binder would not install: {missing}"
+
+
+def test_repo2docker_renders_the_image_binder_would_build():
+    """repo2docker's own code picks the buildpack and writes the Dockerfile (no Docker engine
+    needed): Python from runtime.txt, apt.txt's libraries, binder/requirements.txt installed from
+    the copied repository (so ``-e .`` finds labkit), binder/start as the entry point."""
+    import subprocess
+
+    pytest.importorskip("repo2docker")
+    exe = Path(sys.executable).parent / "repo2docker"
+    result = subprocess.run(
+        [str(exe), "--no-build", "--no-run", "--debug", str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    dockerfile, log = result.stdout, result.stderr
+    runtime = (BINDER / "runtime.txt").read_text().strip().removeprefix("python-")
+    assert f"Building conda environment for python={runtime}" in log
+    (apt_line,) = [ln for ln in dockerfile.splitlines() if "apt-get install --yes" in ln]
+    assert set((BINDER / "apt.txt").read_text().split()) <= set(apt_line.split())
+    copy_repo = dockerfile.index("COPY --chown=0:0 src/ ${REPO_DIR}/")
+    install = dockerfile.index('pip install --no-cache-dir -r "binder/requirements.txt"')
+    assert copy_repo < install, "requirements are installed after the repository is copied"
+    assert 'R2D_ENTRYPOINT="${REPO_DIR}/binder/start"' in dockerfile

@@ -4,26 +4,32 @@ Why Sphinx + MyST-NB (the engine of Jupyter Book 1) and not Jupyter Book 2: Jupy
 ``mystmd``, a Node.js program, and a fresh machine here has only Python; MyST-NB renders executed
 notebooks (figures, HTML and Bokeh outputs, math) with pure-Python tools that install from PyPI.
 MathJax is served from the book itself (``jupyter-server-mathjax``), so math renders offline.
+BokehJS and panel's JavaScript, which every executed notebook carries inline, are moved into one
+shared file in ``_static/`` (:func:`share_loaders`), so a page weighs its figures, not the library.
 
 Each page starts with a "launch on Binder" link and a "download the student notebook" link.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_markdown_cell
 
+from labkit._io import check_output_folder, replace_folder
 from labkit.course.config import CourseConfig
 from labkit.course.markers import instructor_source
 
-__all__ = ["build_book"]
+__all__ = ["build_book", "localise_panel_assets", "share_loaders", "widget_snapshots"]
 
 _CONF = """\
 project = {title!r}
@@ -31,6 +37,7 @@ extensions = ["myst_nb", "sphinx.ext.mathjax"]
 html_theme = "sphinx_book_theme"
 html_title = {title!r}
 html_static_path = ["_static"]
+html_copy_source = False
 mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
 mathjax3_config = None
 mathjax2_config = {{
@@ -51,8 +58,130 @@ suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]
 """
 
 
-def _page(executed: Path, name: str, binder_url: str) -> nbformat.NotebookNode:
+_PANEL_CDN = re.compile(r"https://cdn\.holoviz\.org/panel/[^/\"']+/dist/([^\"'\s)]+)")
+
+
+def localise_panel_assets(text: str, static: Path) -> str:
+    """Point panel's CDN addresses (theme CSS, module shims) at copies in ``static/panel/``.
+
+    panel's loader asks ``cdn.holoviz.org`` for a few stylesheets and scripts even when its
+    JavaScript is inline; the same files ship inside the installed panel (``panel/dist``), so
+    the book serves them itself and stays usable offline. An address whose file panel does not
+    ship is left as it is.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> static = pathlib.Path(tempfile.mkdtemp())
+    >>> url = "https://cdn.holoviz.org/panel/1.9.4/dist/css/loading.css"
+    >>> localise_panel_assets(f'["{url}"]', static)
+    '["_static/panel/css/loading.css"]'
+    >>> (static / "panel" / "css" / "loading.css").is_file()
+    True
+    """
+    import panel
+
+    dist = Path(panel.__file__).parent / "dist"
+
+    def local(match: re.Match) -> str:
+        rel = match.group(1)
+        source = dist / urllib.parse.unquote(rel)
+        if not source.is_file():
+            return match.group(0)
+        target = static / "panel" / urllib.parse.unquote(rel)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        return f"_static/panel/{rel}"
+
+    return _PANEL_CDN.sub(local, text)
+
+
+_LOADERS = ("application/vnd.holoviews_load.v0+json", "application/vnd.bokehjs_load.v0+json")
+
+
+def share_loaders(nb: nbformat.NotebookNode, static: Path) -> int:
+    """Move each inlined BokehJS/panel loader out of the page into one shared file in ``static``.
+
+    ``hv.extension``/``pn.extension`` (and Bokeh's ``output_notebook``) print their whole
+    JavaScript (about 3 MB) into the notebook; rendered as is, every page of the book carries it.
+    Each loader output becomes ``<script src="_static/labkit-loader-<hash>.js">``, the file
+    written once for all pages with the same loader, run in the same place of the page as the
+    inline script was. Returns how many outputs were moved.
+    """
+    moved = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            mime = next((m for m in _LOADERS if m in data), None)
+            if mime is None:
+                continue
+            js = data.get("application/javascript") or data[mime]
+            js = localise_panel_assets(js if isinstance(js, str) else "".join(js), static)
+            name = f"labkit-loader-{hashlib.sha256(js.encode()).hexdigest()[:16]}.js"
+            if not (static / name).exists():
+                (static / name).write_text(js)
+            output["data"] = {"text/html": f'<script src="_static/{name}"></script>'}
+            moved += 1
+        for output in cell.get("outputs", []):
+            html = output.get("data", {}).get("text/html")
+            if isinstance(html, str) and "cdn.holoviz.org" in html:
+                output["data"]["text/html"] = localise_panel_assets(html, static)
+    return moved
+
+
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_SNAPSHOT_NOTE = (
+    '<p class="labkit-widget-note"><em>The explorer as it was last drawn; run the notebook '
+    "(Binder link above) to move its controls.</em></p>"
+)
+
+
+def _captured_outputs(state: dict, model_id: str, seen: set[str]) -> list[dict]:
+    """Outputs held by the Output widgets in the tree of widget ``model_id``, in child order."""
+    if model_id in seen or model_id not in state:
+        return []
+    seen.add(model_id)
+    model = state[model_id]
+    outputs = list(model.get("state", {}).get("outputs", []))
+    for child in model.get("state", {}).get("children", []):
+        if isinstance(child, str) and child.startswith("IPY_MODEL_"):
+            outputs += _captured_outputs(state, child.removeprefix("IPY_MODEL_"), seen)
+    return outputs
+
+
+def widget_snapshots(nb: nbformat.NotebookNode) -> int:
+    """Replace each ipywidgets view by the last picture its Output widgets hold.
+
+    A static page has no kernel to drive the widgets, and a view alone renders nothing. The
+    executed notebook's saved widget state (``metadata.widgets``) keeps what each Output widget
+    showed last; those outputs take the view's place, with a line saying so. A view whose state
+    holds no output is left as it was. Returns how many views were replaced.
+    """
+    state = nb.metadata.get("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
+    replaced = 0
+    for cell in nb.cells:
+        outputs = []
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(_WIDGET_VIEW)
+            captured = _captured_outputs(state, view["model_id"], set()) if view else []
+            if not captured:
+                outputs.append(output)
+                continue
+            outputs += [nbformat.from_dict(o) for o in captured]
+            note = {"output_type": "display_data", "metadata": {}}
+            outputs.append(nbformat.from_dict(note | {"data": {"text/html": _SNAPSHOT_NOTE}}))
+            replaced += 1
+        if "outputs" in cell:
+            cell.outputs = outputs
+    return replaced
+
+
+def _page(executed: Path, name: str, binder_url: str, static: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(executed, as_version=4)
+    share_loaders(nb, static)
+    widget_snapshots(nb)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags:
@@ -73,6 +202,8 @@ def build_book(
     out_dir: str | os.PathLike,
     config: CourseConfig,
     student_dir: str | os.PathLike,
+    *,
+    force: bool = False,
 ) -> Path:
     """Build the website from executed notebooks; return the path of its ``index.html``.
 
@@ -86,8 +217,11 @@ def build_book(
         Which notebooks, in which order, and the Binder address.
     student_dir : path
         Folder of student notebooks (``labkit course build`` writes ``OUT/student``).
+    force : bool
+        Replace ``out_dir`` even if it exists and labkit did not write it.
     """
-    executed_dir, student_dir, out = Path(executed_dir), Path(student_dir), Path(out_dir)
+    executed_dir, student_dir = Path(executed_dir), Path(student_dir)
+    out = check_output_folder(out_dir, force=force)
     names = [entry.name for entry in config.notebooks]
     missing = [n for n in names if not (executed_dir / f"{n}.ipynb").is_file()]
     if missing:
@@ -114,23 +248,18 @@ def build_book(
         )
         for name in names:
             nbformat.write(
-                _page(executed_dir / f"{name}.ipynb", name, config.binder_url),
+                _page(executed_dir / f"{name}.ipynb", name, config.binder_url, src / "_static"),
                 src / f"{name}.ipynb",
             )
             shutil.copy(student_dir / f"{name}.ipynb", src / "student" / f"{name}.ipynb")
         html = Path(tmp) / "html"
         result = subprocess.run(
-            [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(src), str(html)],
+            [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", f"{tmp}/doctrees"]
+            + [str(src), str(html)],
             capture_output=True,
             text=True,
         )
         if result.returncode != 0:
             raise RuntimeError(f"sphinx failed:\n{result.stderr[-3000:]}")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-        shutil.rmtree(staged)
-        shutil.copytree(html, staged)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staged, out)
+        replace_folder(out, lambda tmp: shutil.copytree(html, tmp, dirs_exist_ok=True), force=force)
     return out / "index.html"

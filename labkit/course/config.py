@@ -14,6 +14,8 @@
     name = "02_fno_darcy"
     exercises = ["mode_truncation"]
     parameters = { epochs = 20 }   # preset written into the parameters cell
+    assignment = "ps2"             # nbgrader: the assignment it belongs to (default: its name)
+    points = { mode_truncation = 3 }   # nbgrader: points per exercise (or one number; default 1)
 
 Examples
 --------
@@ -25,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +38,7 @@ from labkit.notebooks import list_notebooks
 __all__ = ["CourseConfig", "CourseError", "CourseNotebook", "load_course"]
 
 DEFAULT_BINDER = "https://mybinder.org/v2/gh/labkit-dev/labkit/HEAD"
+_ASSIGNMENT = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class CourseError(ValueError):
@@ -48,9 +52,17 @@ class CourseNotebook:
     name: str
     exercises: str | list[str] = "all"
     parameters: dict[str, Any] = field(default_factory=dict)
+    assignment: str | None = None
+    points: float | dict[str, float] = 1
 
     def includes(self, exercise_id: str) -> bool:
         return self.exercises == "all" or exercise_id in self.exercises
+
+    def points_for(self, exercise_id: str) -> float:
+        """Points of one exercise in an nbgrader course (the course file's ``points``)."""
+        if isinstance(self.points, dict):
+            return self.points.get(exercise_id, 1)
+        return self.points
 
 
 @dataclass
@@ -77,7 +89,7 @@ class CourseConfig:
             where = f"{source}: notebooks[{i}]"
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
                 raise CourseError(f"{where} needs a name")
-            bad = set(entry) - {"name", "exercises", "parameters"}
+            bad = set(entry) - {"name", "exercises", "parameters", "assignment", "points"}
             if bad:
                 raise CourseError(f"{where}: unknown key(s) {sorted(bad)}")
             exercises = entry.get("exercises", "all")
@@ -90,7 +102,25 @@ class CourseConfig:
                 raise CourseError(f"{where}: parameters must be a table")
             if any(nb.name == entry["name"] for nb in notebooks):
                 raise CourseError(f"{where}: notebook {entry['name']!r} is listed twice")
-            notebooks.append(CourseNotebook(entry["name"], exercises, parameters))
+            assignment = entry.get("assignment")
+            if assignment is not None and not (
+                isinstance(assignment, str) and _ASSIGNMENT.fullmatch(assignment)
+            ):
+                raise CourseError(
+                    f"{where}: assignment must be a name of letters, digits, '_' or '-', "
+                    f"got {assignment!r}"
+                )
+            points = entry.get("points", 1)
+            values = points.values() if isinstance(points, dict) else [points]
+            if not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values
+            ):
+                raise CourseError(
+                    f"{where}: points must be a positive number or a table of exercise = number"
+                )
+            notebooks.append(
+                CourseNotebook(entry["name"], exercises, parameters, assignment, points)
+            )
         return cls(
             title=str(course.get("title", "labkit course")),
             notebooks=notebooks,

@@ -15,19 +15,18 @@ import ast
 import copy
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from labkit._io import check_output_folder, replace_folder
 from labkit.course.config import CourseConfig, CourseError
 from labkit.course.markers import Exercise, find_exercises, instructor_source, student_source
 from labkit.notebooks import declared_parameters, find_notebook
 
-__all__ = ["CourseBuild", "apply_presets", "build_course"]
+__all__ = ["CourseBuild", "apply_presets", "build_course", "chosen_exercises"]
 
 
 @dataclass
@@ -64,15 +63,22 @@ def apply_presets(nb: Any, presets: dict[str, Any], name: str) -> None:
     cell.source = "\n".join(lines)
 
 
-def _versions(nb: Any, config_entry: Any, name: str) -> tuple[Any, Any, list[Exercise]]:
-    exercises = [e for e in find_exercises(nb, name) if config_entry.includes(e.id)]
+def chosen_exercises(nb: Any, config_entry: Any, name: str) -> list[Exercise]:
+    """The exercises of ``nb`` that the course file's entry leaves open, in cell order."""
+    found = find_exercises(nb, name)
+    exercises = [e for e in found if config_entry.includes(e.id)]
     unknown = (
         set()
         if config_entry.exercises == "all"
-        else set(config_entry.exercises) - {e.id for e in find_exercises(nb, name)}
+        else set(config_entry.exercises) - {e.id for e in found}
     )
     if unknown:
         raise CourseError(f"{name} has no exercise(s) {sorted(unknown)}")
+    return exercises
+
+
+def _versions(nb: Any, config_entry: Any, name: str) -> tuple[Any, Any, list[Exercise]]:
+    exercises = chosen_exercises(nb, config_entry, name)
     chosen = {e.cell_index: e for e in exercises}
     student, instructor = copy.deepcopy(nb), copy.deepcopy(nb)
     for index, cell in enumerate(nb.cells):
@@ -86,17 +92,19 @@ def _versions(nb: Any, config_entry: Any, name: str) -> tuple[Any, Any, list[Exe
     return student, instructor, exercises
 
 
-def build_course(config: CourseConfig, out_dir: str | os.PathLike) -> CourseBuild:
+def build_course(
+    config: CourseConfig, out_dir: str | os.PathLike, *, force: bool = False
+) -> CourseBuild:
     """Write ``student/``, ``instructor/`` and ``solutions/`` for every notebook of ``config``.
 
-    The folder is built under a temporary name and renamed, so a failed build leaves the
-    previous one intact.
+    The folder is built beside ``out_dir`` and swapped in (:func:`labkit._io.replace_folder`), so
+    a failed build leaves the previous one whole; an existing folder that labkit did not write is
+    refused unless ``force``.
     """
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    out = check_output_folder(out_dir, force=force)
     build = CourseBuild(out, [])
-    try:
+
+    def write(tmp: Path) -> None:
         for sub in ("student", "instructor", "solutions"):
             (tmp / sub).mkdir()
         for entry in config.notebooks:
@@ -116,12 +124,7 @@ def build_course(config: CourseConfig, out_dir: str | os.PathLike) -> CourseBuil
             build.notebooks.append(name)
             build.exercises[name] = exercises
         manifest = {"title": config.title, **build.to_dict()}
-        manifest["root"] = str(out)
         (tmp / "course.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    replace_folder(out, write, force=force)
     return build

@@ -1,6 +1,10 @@
-"""The course website: built from the smoke-executed notebooks, read in headless Chromium."""
+"""The course website: built from the smoke-executed notebooks, read in headless Chromium with
+every request outside the book's own folder blocked; the book stays light (BokehJS once)."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 from labkit.course import build_course, load_course
 from labkit.course.book import build_book
@@ -26,6 +30,20 @@ MATH_JS = """
 """
 
 
+MB = 1024**2
+
+
+def page_weights(html: Path) -> tuple[int, dict[str, int]]:
+    """Bytes of the whole book, and of each page: its HTML plus the images only it shows."""
+    total = sum(f.stat().st_size for f in html.rglob("*") if f.is_file())
+    pages = {}
+    for page in html.glob("*.html"):
+        text = page.read_text(errors="replace")
+        own = {m for m in re.findall(r'src="(_images/[^"]+)"', text)}
+        pages[page.name] = len(text.encode()) + sum((html / m).stat().st_size for m in own)
+    return total, pages
+
+
 def test_book_renders_figures_and_math(tmp_path, smoke_runs, browser_context, screens_dir):
     config = load_course(COURSE_FILE)
     course = build_course(config, tmp_path / "course")
@@ -38,7 +56,23 @@ def test_book_renders_figures_and_math(tmp_path, smoke_runs, browser_context, sc
         (tmp_path / "html" / "_downloads").rglob("00_tour.ipynb")
     ), "the student notebook is downloadable"
 
+    total, pages = page_weights(index.parent)
+    assert total < 25 * MB, f"the book weighs {total / MB:.1f} MB"
+    heavy = {k: round(v / MB, 2) for k, v in pages.items() if v >= 3 * MB}
+    assert not heavy, f"pages over 3 MB beyond the shared assets: {heavy}"
+
+    root = index.parent.as_uri()
+    blocked: list[str] = []
+
+    def offline(route):
+        if route.request.url.startswith(root):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
     page = browser_context.new_page()
+    page.route("**/*", offline)
     try:
         page.goto(index.as_uri())
         page.wait_for_load_state("load")
@@ -58,6 +92,7 @@ def test_book_renders_figures_and_math(tmp_path, smoke_runs, browser_context, sc
     assert state["rendered"] >= 5, state
     assert state["errors"] == 0, state
     assert state["images"] >= 1, "the executed figures are on the page"
-    assert state["canvases"] >= 1, "the HoloViews (Bokeh) plot is drawn"
+    assert state["canvases"] >= 1, "the HoloViews (Bokeh) plot is drawn, from the book's files"
+    assert not blocked, f"the book asked for files outside itself: {sorted(set(blocked))[:5]}"
     assert any("Binder" in t for t in state["links"])
     assert any("student notebook" in t for t in state["links"])
