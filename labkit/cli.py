@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from labkit import notebooks as nbs
+from labkit.cluster import ClusterError
 from labkit.course.config import CourseError
 
 
@@ -168,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     from labkit.course.cli import add_course_parser
 
     add_course_parser(sub)
+    from labkit.sweeps.cli import add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 
@@ -177,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CLIError, nbs.NotebookError, CourseError) as exc:
+    except (CLIError, nbs.NotebookError, CourseError, ClusterError) as exc:
         print(f"labkit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
