@@ -21,7 +21,7 @@ from typing import Any
 from labkit._checks import check_int, check_type
 from labkit._io import atomic_write
 from labkit.sweeps.grid import check_grid, expand_grid
-from labkit.sweeps.table import flatten, make_table, read_table, write_table
+from labkit.sweeps.table import META, flatten, make_table, read_table, write_table
 from labkit.sweeps.task import git_blob_id, git_commit, run_key, run_one
 
 __all__ = ["sweep"]
@@ -201,6 +201,8 @@ def sweep(
     from labkit.notebooks import declared_parameters, find_notebook
 
     repeat = check_int("repeat", repeat, minimum=1)
+    if workers is not None:
+        check_int("workers", workers, minimum=1)
     check_type("zipped", zipped, bool)
     check_type("smoke", smoke, bool)
     if timeout is not None:
@@ -232,7 +234,11 @@ def sweep(
     names = list(values)
     with _locked(out):
         rows = _existing(out)
-        known = [n for n in dict.fromkeys(k for row in rows.values() for k in row) if n in declared]
+        known = [
+            n
+            for n in dict.fromkeys(k for row in rows.values() for k in row)
+            if n in declared and n not in META
+        ]
         columns = list(dict.fromkeys([*names, *known]))
         todo = [
             p

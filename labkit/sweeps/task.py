@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 __all__ = ["failed_cell", "git_blob_id", "git_commit", "run_key", "run_one"]
 
 _CELL = re.compile(r"\bcell (\d+) \(")
+_ONE_AT_A_TIME = threading.Lock()  # papermill changes the process's working folder
 
 
 def run_key(content: bytes, parameters: dict[str, Any], *, smoke: bool, repeat: int) -> str:
@@ -100,7 +102,8 @@ def run_one(
     out = Path(out_dir)
     start = time.perf_counter()
     try:
-        run = run_notebook(notebook, parameters, smoke=smoke, out_dir=out, timeout=timeout)
+        with _ONE_AT_A_TIME:
+            run = run_notebook(notebook, parameters, smoke=smoke, out_dir=out, timeout=timeout)
     except NotebookError as exc:
         message = str(exc)
     except Exception as exc:  # a bug or a broken environment: recorded, the sweep goes on
