@@ -252,13 +252,16 @@ def sweep(
             f"{path.stem}: {len(plans)} runs, {len(plans) - len(todo)} recorded already, "
             f"{len(todo)} to run",
         )
-        if todo:
-            with dask_client(client, workers=workers) as dask:
-                info["ran"] = _run_all(dask, todo, path, smoke, out, timeout, fixed, rows,
-                                       lambda: make_table(list(rows.values()), columns, info),
-                                       progress)
-        table = make_table(list(rows.values()), columns, info)
-        write_table(table, out)
+        try:
+            if todo:
+                with dask_client(client, workers=workers) as dask:
+                    info["ran"] = _run_all(dask, todo, path, smoke, out, timeout, fixed, rows,
+                                           lambda: make_table(list(rows.values()), columns, info),
+                                           progress)  # fmt: skip
+        finally:  # also when interrupted: what finished is kept
+            table = make_table(list(rows.values()), columns, info)
+            if todo or not (out / "results.parquet").is_file():
+                write_table(table, out)
     order = {p["key"]: i for i, p in enumerate(plans)}
     mine = table[table["run"].isin(order)].copy()
     mine = mine.iloc[mine["run"].map(order).argsort()].reset_index(drop=True)
