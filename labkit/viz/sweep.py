@@ -289,7 +289,7 @@ def sweep_explorer(
     log_x = pn.widgets.Checkbox(label="log x", value=log)
     log_y = pn.widgets.Checkbox(label="log y", value=log)
     fit_box = pn.widgets.Checkbox(label="fit y ≈ c·x^(−α)", value=fit)
-    n_x = max(int(table[c].nunique()) for c in choices)
+    n_x = max(int(table[c].nunique()) for c in params)
     fit_from = pn.widgets.IntSlider(
         label="fit from the k-th smallest x", start=0, end=max(n_x - 2, 1), value=0, width=220
     )
