@@ -255,6 +255,8 @@ def sweep(
         try:
             if todo:
                 with dask_client(client, workers=workers) as dask:
+                    if getattr(dask, "dashboard_link", None):
+                        _say(progress, f"Dask dashboard: {dask.dashboard_link}")
                     info["ran"] = _run_all(dask, todo, path, smoke, out, timeout, fixed, rows,
                                            lambda: make_table(list(rows.values()), columns, info),
                                            progress)  # fmt: skip
