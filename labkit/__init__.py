@@ -15,4 +15,13 @@ Examples
 from labkit.notebooks import record, run_notebook
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "record", "run_notebook"]
+__all__ = ["__version__", "record", "run_notebook", "sweep"]
+
+
+def __getattr__(name: str):
+    """``labkit.sweep`` is imported on first use (it brings pandas and Dask along)."""
+    if name == "sweep":
+        from labkit.sweeps import sweep
+
+        return sweep
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")

@@ -7,6 +7,7 @@ Examples
     $ labkit list
     $ labkit run 00_tour --smoke --out runs/
     $ labkit run 02_fno_darcy -p epochs 5 -p width 16
+    $ labkit sweep 00_tour -p n 64,128 -p sphere_resolution 24,32 --out sweeps/tour
     $ labkit lab --port 8888
     $ labkit serve spectrum --port 5006
     $ labkit course build --config course.toml --out course/
@@ -186,8 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_course_parser(sub)
     add_notebooks_parser(sub)
     from labkit.data.cli import add_data_parser
+    from labkit.sweeps.cli import add_sweep_parser
 
     add_data_parser(sub)
+    add_sweep_parser(sub)
     return parser
 
 

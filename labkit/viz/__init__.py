@@ -21,16 +21,19 @@ from labkit.viz.intrinsic import intrinsic_dimension_at, intrinsic_explorer  # n
 from labkit.viz.pores import pore_viewer  # noqa: E402
 from labkit.viz.spectrum import spectrum_explorer  # noqa: E402
 from labkit.viz.surface import surface_explorer  # noqa: E402
+from labkit.viz.sweep import fit_power_law, sweep_explorer  # noqa: E402
 from labkit.viz.training import ema, training_monitor  # noqa: E402
 
 __all__ = [
     "ema",
     "field_viewer",
+    "fit_power_law",
     "intrinsic_dimension_at",
     "intrinsic_explorer",
     "pore_viewer",
     "relative_l2",
     "spectrum_explorer",
     "surface_explorer",
+    "sweep_explorer",
     "training_monitor",
 ]

@@ -7,7 +7,7 @@ fields the explorer reads (see each explorer's module docstring).
 Examples
 --------
 >>> sorted(EXPLORERS)
-['fields', 'intrinsic', 'pores', 'spectrum', 'surface', 'training']
+['fields', 'intrinsic', 'pores', 'spectrum', 'surface', 'sweep', 'training']
 """
 
 from __future__ import annotations
@@ -101,6 +101,19 @@ def _pores(result: Any):
     return pore_viewer(result.labels, values=getattr(result, "values", None))
 
 
+def _sweep(result: Any):
+    from labkit.viz.sweep import sweep_explorer
+
+    colour = "method" if "method" in getattr(result, "columns", ()) else None
+    return sweep_explorer(result, colour=colour, fit=True)
+
+
+def _demo_sweep() -> Any:
+    from labkit.viz.sweep import demo_sweep
+
+    return demo_sweep()
+
+
 def _demo_fields() -> Any:
     result = demo.demo_fields(nx=48, n_times=16, ndim=2)
     return SimpleNamespace(**result.__dict__, name="temperature", unit="K")
@@ -113,6 +126,7 @@ EXPLORERS: dict[str, Callable[[Any], Any]] = {
     "surface": _surface,
     "intrinsic": _intrinsic,
     "pores": _pores,
+    "sweep": _sweep,
 }
 """Explorer name -> builder taking a result object and returning a panel layout."""
 
@@ -123,6 +137,7 @@ DEMOS: dict[str, Callable[[], Any]] = {
     "surface": demo.demo_surface,
     "intrinsic": demo.demo_intrinsic,
     "pores": demo.demo_pores,
+    "sweep": _demo_sweep,
 }
 """Explorer name -> function computing its demo result on the spot."""
 
