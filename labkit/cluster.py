@@ -127,7 +127,7 @@ def dask_client(
             scheduler_kwargs={"dashboard": dashboard},
             memory_limit=memory_limit,
         )
-    except (OSError, TimeoutError) as exc:  # pragma: no cover - a machine that cannot spawn
+    except (OSError, TimeoutError, RuntimeError) as exc:  # pragma: no cover - cannot spawn
         raise ClusterError(f"could not start a local Dask cluster: {exc}") from None
     try:
         with Client(cluster, set_as_default=False) as made:
