@@ -13,6 +13,8 @@ Examples
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import json
 import os
 import socket
@@ -28,6 +30,14 @@ from labkit._checks import check_choice, check_int  # noqa: E402
 from labkit.viz import demo  # noqa: E402
 
 __all__ = ["DEMOS", "EXPLORERS", "build", "load_results", "serve"]
+
+READY_GRACE_MS = 3000
+"""A session whose client has not sent ``document_ready`` after this long is treated as ready."""
+CHECK_SESSIONS_MS = 1000
+"""How often the server looks for sessions no client is connected to."""
+SESSION_LIFETIME_MS = 3000
+"""A session without a connected client for this long is destroyed (a page has this long to
+connect its websocket after loading)."""
 
 
 def _namespace(value: Any) -> Any:
@@ -145,6 +155,8 @@ def serve(
     address: str = "127.0.0.1",
     results: str | None = None,
     show: bool = False,
+    processes: int = 1,
+    threads: int = 0,
 ) -> None:
     """Serve explorer ``name`` with panel at ``http://address:port/name`` until interrupted.
 
@@ -161,6 +173,19 @@ def serve(
         A ``.json``/``.npz`` results file; demo data computed on the spot when ``None``.
     show
         Open the page in a web browser.
+    processes
+        Server processes sharing the port (each session lives in one of them); more than one
+        spreads a large room over the machine's cores (not on Windows).
+    threads
+        Threads per process that run the widgets' callbacks (panel's ``nthreads``); 0 runs them
+        on the server's event loop.
+
+    Notes
+    -----
+    Sessions are cheap to leave: a closed or dropped session is destroyed within seconds
+    (``SESSION_LIFETIME_MS``) and its memory handed back; a client that never signals that it
+    has drawn the page (``document_ready``) is treated as ready after ``READY_GRACE_MS``, so
+    that no plot waits (and polls) for it for the session's life.
     """
     names = [name] if isinstance(name, str) else list(name)
     if not names:
@@ -169,6 +194,10 @@ def serve(
         check_choice("name", each, EXPLORERS)
     if results is not None and len(names) > 1:
         raise ValueError(f"results can only be given for one explorer, got names {names}")
+    processes = check_int("processes", processes, minimum=1)
+    threads = check_int("threads", threads, minimum=0)
+    if processes > 1 and sys.platform == "win32":
+        raise ValueError(f"processes must be 1 on Windows, got {processes}")
     port = check_int("port", port, minimum=0)
     if port > 65535:
         raise ValueError(f"port must be <= 65535, got {port}")
@@ -187,15 +216,53 @@ def serve(
     port = port or _free_port(address)
     for each in names:
         print(f"labkit: serving {each} at http://{address}:{port}/{each}", flush=True)
+    if threads:
+        pn.config.nthreads = threads
     pn.serve(
-        {each: (lambda each=each: EXPLORERS[each](data[each])) for each in names},
+        {each: (lambda each=each: _session(each, data[each])) for each in names},
         port=port,
         address=address,
         websocket_origin=[f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"],
         show=show,
         title={each: f"labkit · {each}" for each in names},
         threaded=False,
+        num_procs=processes,
+        check_unused_sessions_milliseconds=CHECK_SESSIONS_MS,
+        unused_session_lifetime_milliseconds=SESSION_LIFETIME_MS,
     )
+
+
+def _session(name: str, data: Any):
+    """Build explorer ``name`` for one server session, with the session's safety nets."""
+    import panel as pn
+    from bokeh.events import DocumentReady
+
+    app = EXPLORERS[name](data)
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return app
+    ready: list[bool] = []
+    doc.on_event(DocumentReady, lambda event: ready.append(True))
+
+    def assume_ready() -> None:
+        # Before document_ready, HoloViews reschedules each plot refresh on the next tick
+        # until the client says it is ready: a client that never says so would keep a core busy.
+        if not ready:
+            doc.callbacks.trigger_event(DocumentReady())
+
+    doc.add_timeout_callback(assume_ready, READY_GRACE_MS)
+    doc.on_session_destroyed(_hand_back_memory)
+    return app
+
+
+def _hand_back_memory(session_context: Any) -> None:
+    """After a session ends: collect its objects and return freed heap pages to the system."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -206,9 +273,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--results", default=None)
     parser.add_argument("--show", action="store_true")
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
     names = args.name[0] if len(args.name) == 1 else args.name
-    serve(names, port=args.port, address=args.address, results=args.results, show=args.show)
+    serve(
+        names,
+        port=args.port,
+        address=args.address,
+        results=args.results,
+        show=args.show,
+        processes=args.processes,
+        threads=args.threads,
+    )
 
 
 if __name__ == "__main__":
