@@ -62,6 +62,13 @@ def rss(proc: subprocess.Popen) -> int:
     return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
 
 
+def cpu_seconds(proc: subprocess.Popen | None) -> float:
+    """CPU seconds used by the server and its children (``None``: this process)."""
+    root = psutil.Process(proc.pid if proc is not None else None)
+    family = [root, *root.children(recursive=True)] if proc is not None else [root]
+    return sum(sum(p.cpu_times()[:2]) for p in family)
+
+
 def settle(proc: subprocess.Popen, seconds: float = 6.0) -> int:
     """Memory once closed sessions have been cleaned up (the lowest over ``seconds``)."""
     lowest = rss(proc)
@@ -91,16 +98,18 @@ def main(argv: list[str] | None = None) -> None:
         print(f"server memory idle: {idle / 2**20:.0f} MiB")
         p95 = {}
         for n in rooms:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), (cpu_seconds(proc), cpu_seconds(None))
             reports = run_room(url, n, moves, K_MAX)
             wall = time.perf_counter() - start
+            server_cpu, client_cpu = cpu_seconds(proc) - cpu[0], cpu_seconds(None) - cpu[1]
             errors = [e for r in reports for e in r.errors]
             seconds = np.array([s for r in reports for s in r.seconds])
             p50, p95[n] = np.percentile(seconds, [50, 95]) if seconds.size else (np.nan,) * 2
             after = settle(proc)
             print(
                 f"{n:3d} students x {moves} moves: p50 {p50:.3f} s  p95 {p95[n]:.3f} s  "
-                f"({seconds.size} updates, {len(errors)} errors, {wall:.1f} s in all); "
+                f"({seconds.size} updates, {len(errors)} errors, {wall:.1f} s in all, CPU "
+                f"{server_cpu:.1f} s server + {client_cpu:.1f} s students); "
                 f"memory after close {after / 2**20:.0f} MiB ({after / idle - 1:+.0%} of idle)"
             )
             for error in errors[:3]:

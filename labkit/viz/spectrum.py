@@ -182,6 +182,13 @@ def _summary(block_name: str, eigs: np.ndarray) -> str:
     )
 
 
+def _same(data: Mapping[str, Any], new: Mapping[str, np.ndarray]) -> bool:
+    """Does a data source already hold ``new`` (so that nothing needs sending)?"""
+    return data.keys() == new.keys() and all(
+        np.array_equal(np.asarray(data[key]), value) for key, value in new.items()
+    )
+
+
 def _padded(low: float, high: float, pad: float = 0.05) -> tuple[float, float]:
     span = high - low if high > low else max(abs(high), 1.0)
     return low - pad * span, high + pad * span
@@ -249,7 +256,8 @@ class _SpectrumFigures:
         fig = self.figure
         low, high = _padded(float(view.density.min()), float(view.density.max()))
         n = len(view.eigenvalues)
-        self.line.data = {"grid": view.grid, "density": view.density}
+        if not _same(self.line.data, {"grid": view.grid, "density": view.density}):
+            self.line.data = {"grid": view.grid, "density": view.density}  # new block or scale
         self.sticks.data = {
             "x": view.eigenvalues,
             "y0": np.full(n, low),
