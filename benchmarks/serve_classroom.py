@@ -69,7 +69,7 @@ def cpu_seconds(proc: subprocess.Popen | None) -> float:
     return sum(sum(p.cpu_times()[:2]) for p in family)
 
 
-def settle(proc: subprocess.Popen, seconds: float = 6.0) -> int:
+def settle(proc: subprocess.Popen, seconds: float = 15.0) -> int:
     """Memory once closed sessions have been cleaned up (the lowest over ``seconds``)."""
     lowest = rss(proc)
     deadline = time.monotonic() + seconds
