@@ -17,6 +17,7 @@ import ctypes
 import gc
 import json
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -223,6 +224,8 @@ def serve(
         print(f"labkit: serving {each} at http://{address}:{port}/{each}", flush=True)
     if threads:
         pn.config.nthreads = threads
+    if processes > 1 and sys.platform.startswith("linux"):
+        os.register_at_fork(after_in_child=_die_with_parent)
     pn.serve(
         {each: (lambda each=each: _session(each, data[each])) for each in names},
         port=port,
@@ -235,6 +238,14 @@ def serve(
         check_unused_sessions_milliseconds=CHECK_SESSIONS_MS,
         unused_session_lifetime_milliseconds=SESSION_LIFETIME_MS,
     )
+
+
+def _die_with_parent() -> None:
+    """In a forked server process: end when the parent does (it alone gets SIGTERM)."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _reexec_with_system_allocator() -> None:
