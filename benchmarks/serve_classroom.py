@@ -88,13 +88,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rooms = args.rooms or ([1, 4] if args.smoke else [1, 10, 30])
     moves = args.moves or (4 if args.smoke else 20)
+    wait = 4.0 if args.smoke else 15.0  # seconds for closed sessions to be cleaned up
 
     port = free_port()
     proc = start_server(port, args.serve_args.split())
     url = f"http://127.0.0.1:{port}/spectrum"
     try:
         run_room(url, 1, 2, K_MAX)  # warm-up: the first session imports what sessions need
-        idle = settle(proc)
+        idle = settle(proc, wait)
         print(f"server memory idle: {idle / 2**20:.0f} MiB")
         p95 = {}
         for n in rooms:
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
             errors = [e for r in reports for e in r.errors]
             seconds = np.array([s for r in reports for s in r.seconds])
             p50, p95[n] = np.percentile(seconds, [50, 95]) if seconds.size else (np.nan,) * 2
-            after = settle(proc)
+            after = settle(proc, wait)
             print(
                 f"{n:3d} students x {moves} moves: p50 {p50:.3f} s  p95 {p95[n]:.3f} s  "
                 f"({seconds.size} updates, {len(errors)} errors, {wall:.1f} s in all, CPU "

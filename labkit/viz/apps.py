@@ -175,10 +175,11 @@ def serve(
     show
         Open the page in a web browser.
     processes
-        Server processes sharing the port (each session lives in one of them); more than one
-        spreads a room over the machine's cores (Linux and macOS). ``None``: two where the
-        machine has two cores or more on Linux (a room of 30 on 2 cores: p95 per update about
-        half of one process's), else one.
+        Server processes sharing the port (each session lives in one of them, Linux and
+        macOS); more than one spreads a large room over the machine's cores (30 students on
+        2 cores: p50 per update about half of one process's) at the price of the memory of each.
+        ``None``: one. Explorers drawn by pyvista (``pores``) need one (VTK does not survive
+        a fork).
     threads
         Threads per process that run the widgets' callbacks (panel's ``nthreads``); 0 runs them
         on the server's event loop.
@@ -197,12 +198,12 @@ def serve(
         check_choice("name", each, EXPLORERS)
     if results is not None and len(names) > 1:
         raise ValueError(f"results can only be given for one explorer, got names {names}")
-    if processes is None:
-        processes = min(2, os.cpu_count() or 1) if sys.platform.startswith("linux") else 1
-    processes = check_int("processes", processes, minimum=1)
+    processes = check_int("processes", 1 if processes is None else processes, minimum=1)
     threads = check_int("threads", threads, minimum=0)
-    if processes > 1 and sys.platform == "win32":
-        raise ValueError(f"processes must be 1 on Windows, got {processes}")
+    if processes > 1 and (sys.platform == "win32" or "pores" in names):
+        raise ValueError(
+            f"processes must be 1 on Windows and for the pores explorer, got {processes}"
+        )
     port = check_int("port", port, minimum=0)
     if port > 65535:
         raise ValueError(f"port must be <= 65535, got {port}")
