@@ -120,7 +120,6 @@ def spectrum_explorer(
     'Column'
     """
     theme.setup()
-    import holoviews as hv
     import panel as pn
 
     if eigenvalues is not None:
@@ -144,49 +143,144 @@ def spectrum_explorer(
         label="top k", start=1, end=max(n_max, 2), value=min(int(top_k), n_max), width=200
     )
     scale = pn.widgets.RadioButtonGroup(label="density", options=["linear", "log"], value="linear")
+    summary = pn.pane.Markdown()
+    density_fig, top_fig = _SpectrumFigures.create()
 
-    def density_plot(block_name: str, k_value: int, scale_value: str):
-        view = spectrum_view(blocks[block_name], top_k=k_value, log_density=scale_value == "log")
-        ylabel = "log10 density" if view.log_density else "density"
-        curve = hv.Curve((view.grid, view.density), theme.axis_label("eigenvalue λ"), ylabel)
-        spikes = hv.Spikes(view.eigenvalues, theme.axis_label("eigenvalue λ"))
-        return (
-            curve.opts(color=theme.PALETTE[0], line_width=2)
-            * spikes.opts(color=theme.ACCENT, line_width=2, spike_length=0.15, position=0.0)
-        ).opts(**theme.plot_opts(title=f"spectral density: {block_name}", framewise=True))
-
-    def top_plot(block_name: str, k_value: int):
-        view = spectrum_view(blocks[block_name], top_k=k_value)
-        index = np.arange(1, len(view.eigenvalues) + 1)
-        points = hv.Scatter((index, view.eigenvalues), "rank", "eigenvalue λ")
-        sticks = hv.Spikes((index, view.eigenvalues), "rank", "eigenvalue λ")
-        xlim = (0.5, len(index) + 0.5)
-        return (
-            sticks.opts(color=theme.PALETTE[0], line_width=2, framewise=True, xlim=xlim)
-            * points.opts(color=theme.ACCENT, size=8, framewise=True, xlim=xlim)
-        ).opts(
-            **theme.plot_opts(title=f"top {len(index)} eigenvalues", framewise=True),
-            xticks=[(int(i), str(int(i))) for i in index],
+    def redraw(*_events) -> None:
+        # One update of data, ranges and titles in place: no plot is rebuilt on a move, so a
+        # move costs a few milliseconds of the server's time per session, not a re-render.
+        density = spectrum_view(
+            blocks[block.value], top_k=k.value, log_density=scale.value == "log"
         )
+        top = spectrum_view(blocks[block.value], top_k=k.value)
+        with pn.io.hold():  # one message to the page, so it never shows half an update
+            density_fig.show_density(block.value, density)
+            top_fig.show_top(top.eigenvalues)
+            summary.object = _summary(block.value, top.eigenvalues)
 
-    def summary(block_name: str, k_value: int) -> str:
-        eigs = spectrum_view(blocks[block_name], top_k=k_value).eigenvalues
-        return (
-            f"**{block_name}** — λ_max = {eigs[0]:.4g}, λ_{len(eigs)} = {eigs[-1]:.4g}, "
-            f"λ_max / λ_{len(eigs)} = {eigs[0] / eigs[-1]:.3g}"
-            if eigs[-1] != 0
-            else f"**{block_name}** — λ_max = {eigs[0]:.4g}"
-        )
-
-    # Not linked: panel links axes of one dimension name, which would tie the density's x axis
-    # (eigenvalue) to the y axis of the top-k plot and cut the bulk near 0 after a move of k.
-    left = pn.pane.HoloViews(
-        hv.DynamicMap(pn.bind(density_plot, block, k, scale)), linked_axes=False
-    )
-    right = pn.pane.HoloViews(hv.DynamicMap(pn.bind(top_plot, block, k)), linked_axes=False)
+    redraw()
+    block.param.watch(redraw, "value")
+    k.param.watch(redraw, "value")
+    scale.param.watch(redraw, "value")
     return pn.Column(
         pn.pane.Markdown(f"## {title}"),
         pn.Row(block, k, pn.Column("density scale", scale)),
-        pn.pane.Markdown(pn.bind(summary, block, k)),
-        pn.Row(left, right),
+        summary,
+        pn.Row(
+            pn.pane.Bokeh(density_fig.figure, width=theme.WIDTH, height=theme.HEIGHT),
+            pn.pane.Bokeh(top_fig.figure, width=theme.WIDTH, height=theme.HEIGHT),
+        ),
     )
+
+
+def _summary(block_name: str, eigs: np.ndarray) -> str:
+    return (
+        f"**{block_name}** — λ_max = {eigs[0]:.4g}, λ_{len(eigs)} = {eigs[-1]:.4g}, "
+        f"λ_max / λ_{len(eigs)} = {eigs[0] / eigs[-1]:.3g}"
+        if eigs[-1] != 0
+        else f"**{block_name}** — λ_max = {eigs[0]:.4g}"
+    )
+
+
+def _same(data: Mapping[str, Any], new: Mapping[str, np.ndarray]) -> bool:
+    """Does a data source already hold ``new`` (so that nothing needs sending)?"""
+    return data.keys() == new.keys() and all(
+        np.array_equal(np.asarray(data[key]), value) for key, value in new.items()
+    )
+
+
+def _padded(low: float, high: float, pad: float = 0.05) -> tuple[float, float]:
+    span = high - low if high > low else max(abs(high), 1.0)
+    return low - pad * span, high + pad * span
+
+
+@dataclass
+class _SpectrumFigures:
+    """One Bokeh figure of the explorer with the data sources it redraws in place."""
+
+    figure: Any
+    line: Any
+    sticks: Any
+    points: Any
+
+    @classmethod
+    def create(cls) -> tuple[_SpectrumFigures, _SpectrumFigures]:
+        """Return the (density, top-k) figures, empty until ``show_*`` fills them."""
+        from bokeh.models import ColumnDataSource, FixedTicker
+
+        density = cls._figure("eigenvalue λ", "density")
+        top = cls._figure("rank", "eigenvalue λ")
+        top.xaxis.ticker = FixedTicker(ticks=[])
+        line = ColumnDataSource({"grid": [], "density": []})
+        spikes = ColumnDataSource({"x": [], "y0": [], "y1": []})
+        density.line("grid", "density", source=line, color=theme.PALETTE[0], line_width=2)
+        density.segment("x", "y0", "x", "y1", source=spikes, color=theme.ACCENT, line_width=2)
+        sticks = ColumnDataSource({"rank": [], "zero": [], "eigenvalue": []})
+        points = ColumnDataSource({"rank": [], "eigenvalue": []})
+        top.segment(
+            "rank",
+            "zero",
+            "rank",
+            "eigenvalue",
+            source=sticks,
+            color=theme.PALETTE[0],
+            line_width=2,
+        )
+        top.scatter("rank", "eigenvalue", source=points, color=theme.ACCENT, size=8)
+        return cls(density, line, spikes, None), cls(top, None, sticks, points)
+
+    @staticmethod
+    def _figure(xlabel: str, ylabel: str):
+        from bokeh.models import Range1d
+        from bokeh.plotting import figure
+
+        fig = figure(
+            width=theme.WIDTH,
+            height=theme.HEIGHT,
+            x_range=Range1d(0, 1),
+            y_range=Range1d(0, 1),
+            tools="save,pan,wheel_zoom,box_zoom,reset",
+            toolbar_location="right",
+            x_axis_label=theme.axis_label(xlabel),
+            y_axis_label=ylabel,
+        )
+        fig.title.text_font_size = theme.FONTSIZE["title"]
+        for axis in (fig.xaxis, fig.yaxis):
+            axis.axis_label_text_font_size = theme.FONTSIZE["labels"]
+            axis.major_label_text_font_size = theme.FONTSIZE["xticks"]
+        fig.toolbar.logo = None
+        return fig
+
+    def show_density(self, block_name: str, view: SpectrumView) -> None:
+        """Draw ``view``'s density curve with its top eigenvalues as short ticks at the bottom."""
+        fig = self.figure
+        low, high = _padded(float(view.density.min()), float(view.density.max()))
+        n = len(view.eigenvalues)
+        if not _same(self.line.data, {"grid": view.grid, "density": view.density}):
+            self.line.data = {"grid": view.grid, "density": view.density}  # new block or scale
+        self.sticks.data = {
+            "x": view.eigenvalues,
+            "y0": np.full(n, low),
+            "y1": np.full(n, low + 0.15 * (high - low)),
+        }
+        x_low, x_high = _padded(
+            min(float(view.grid.min()), float(view.eigenvalues.min())),
+            max(float(view.grid.max()), float(view.eigenvalues.max())),
+            pad=0.0,
+        )
+        fig.x_range.update(start=x_low, end=x_high)
+        fig.y_range.update(start=low, end=high)
+        fig.yaxis.axis_label = "log10 density" if view.log_density else "density"
+        fig.title.text = f"spectral density: {block_name}"
+
+    def show_top(self, eigenvalues: np.ndarray) -> None:
+        """Draw the ranked eigenvalues as sticks from 0 with a dot on top; one tick per rank."""
+        fig = self.figure
+        rank = np.arange(1, len(eigenvalues) + 1)
+        self.sticks.data = {"rank": rank, "zero": np.zeros(len(rank)), "eigenvalue": eigenvalues}
+        self.points.data = {"rank": rank, "eigenvalue": eigenvalues}
+        low, high = _padded(min(0.0, float(eigenvalues.min())), max(0.0, float(eigenvalues.max())))
+        fig.x_range.update(start=0.5, end=len(rank) + 0.5)
+        fig.y_range.update(start=low, end=high)
+        fig.xaxis.ticker.ticks = [int(i) for i in rank]
+        fig.title.text = f"top {len(rank)} eigenvalues"
