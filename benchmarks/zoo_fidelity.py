@@ -51,10 +51,12 @@ from labkit.pde import make_dataset
 LIFTS = {"linear": 0, "mlp": 2}
 
 
-def build(library: str, lift: str, modes: int, width: int, layers: int) -> torch.nn.Module:
+def build(library: str, lift: str, modes: int, width: int, layers: int,
+          init: str | None = None) -> torch.nn.Module:
     if library == "labkit":
+        extra = {} if init is None else {"spectral_init": init}
         return FNO(1, 1, modes=(modes, modes), width=width, n_layers=layers, padding=1 / 8,
-                   lifting_ratio=LIFTS[lift], projection_ratio=4)
+                   lifting_ratio=LIFTS[lift], projection_ratio=4, **extra)
     from neuralop.models import FNO as NeuralopFNO
 
     return NeuralopFNO(

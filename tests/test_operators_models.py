@@ -109,7 +109,7 @@ def test_registry_lists_builds_and_records_arguments():
 MODELS = {
     "fno": lambda act: FNO(1, 1, modes=(4, 4), width=8, n_layers=2, activation=act, padding=0.1),
     "lsm": lambda act: LSM(1, 1, width=8, depth=2, heads=2, n_basis=4, activation=act),
-    "mgno": lambda act: MgNO(1, 1, width=8, n_layers=2, levels=3, activation=act),
+    "mgno": lambda act: MgNO(1, 1, width=8, n_layers=2, smoothing=(1, 1, 2), activation=act),
     "unet": lambda act: UNet(1, 1, width=8, depth=2, activation=act),
 }
 
@@ -148,7 +148,7 @@ def test_models_learn_a_smoothing_map(name):
 
 def test_vcycle_without_norm_is_linear():
     torch.manual_seed(0)
-    cycle = VCycle(2, 2, 3, levels=3, norm=False)
+    cycle = VCycle(2, 2, 3, smoothing=(1, 1, 2), post_smoothing=1, norm=False)
     a, b = torch.randn(1, 2, 17, 20), torch.randn(1, 2, 17, 20)
     torch.testing.assert_close(
         cycle(2 * a - 3 * b), 2 * cycle(a) - 3 * cycle(b), atol=1e-5, rtol=1e-4

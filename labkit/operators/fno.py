@@ -91,6 +91,9 @@ def crop_grid(x: torch.Tensor, pads: tuple[int, ...]) -> torch.Tensor:
     return x[(slice(None), slice(None), *index)]
 
 
+_SPECTRAL_INITS = ("paper", "neuraloperator")
+
+
 @register_model("fno")
 class FNO(nn.Module):
     r"""Fourier Neural Operator on a ``d``-dimensional grid, ``d = len(modes)``.
@@ -137,6 +140,11 @@ class FNO(nn.Module):
     projection_ratio : int
         ``Q``'s hidden width as a multiple of ``width``; the paper's 128 hidden channels at
         ``width=32`` are ``4`` (neuraloperator's default is 2).
+    spectral_init : str
+        Initial ``R_l`` and ``b_l``: ``"paper"`` (``fourier_2d.py``: real and imaginary parts
+        uniform in ``[0, 1/width^2)``, ``b_l`` uniform in ``+-1/sqrt(width)``) or
+        ``"neuraloperator"`` (complex normal with standard deviation ``1/sqrt(width)``, its
+        ``init_std="auto"``; ``b_l`` normal with the same deviation).
 
     Examples
     --------
@@ -164,6 +172,7 @@ class FNO(nn.Module):
         positional_embedding: bool = True,
         lifting_ratio: int = 0,
         projection_ratio: int = 4,
+        spectral_init: str = "paper",
     ) -> None:
         super().__init__()
         self.modes = as_modes(modes, None if isinstance(modes, (tuple, list)) else 2)
@@ -187,9 +196,17 @@ class FNO(nn.Module):
         self.spectral = nn.ModuleList(
             SpectralConv(width, width, self.modes) for _ in range(n_layers)
         )
-        bound = 1.0 / math.sqrt(width)
-        for conv in self.spectral:  # b_l: the paper's pointwise-convolution bias and its init
-            nn.init.uniform_(conv.bias, -bound, bound)
+        if spectral_init not in _SPECTRAL_INITS:
+            raise ValueError(
+                f"spectral_init must be one of {_SPECTRAL_INITS}, got {spectral_init!r}"
+            )
+        std = 1.0 / math.sqrt(width)  # neuraloperator's sqrt(2 / (in + out)) with in = out
+        for conv in self.spectral:
+            if spectral_init == "neuraloperator":  # complex normal: std^2 / 2 per part
+                nn.init.normal_(conv.weight, 0.0, std / math.sqrt(2))
+                nn.init.normal_(conv.bias, 0.0, std)
+            else:  # b_l drawn as the paper's pointwise-convolution bias
+                nn.init.uniform_(conv.bias, -std, std)
         self.skips = nn.ModuleList(ChannelLinear(width, width, bias=False) for _ in range(n_layers))
         self.activations = nn.ModuleList(make_activation(activation) for _ in range(n_layers - 1))
         self.projection = ChannelMLP(width, projection_ratio * width, out_channels, activation)

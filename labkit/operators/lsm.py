@@ -162,25 +162,30 @@ class NeuralSpectralBlock(nn.Module):
             )
         return tuple(n // p for n, p in zip(grid, sizes, strict=True))
 
-    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(2).unflatten(1, (self.heads, self.head_dim)).transpose(-1, -2)
-
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         """Latent tokens ``[N, width, n_tokens]`` of fields ``x`` (one patch per sample)."""
         n, width = x.shape[:2]
-        keys, values = map(self._split_heads, self.key_value(x).chunk(2, dim=1))
-        tokens = self.tokens.expand(n, *self.tokens.shape)
-        attn = torch.softmax(tokens @ keys.transpose(-1, -2), dim=-1)
-        z = (tokens + attn @ values).transpose(-1, -2).reshape(n, width, -1)
+        heads, d = self.heads, self.head_dim
+        keys, values = self.key_value(x).flatten(2).unflatten(1, (2, heads, d)).unbind(1)
+        # scores [heads, tokens, n, points]: one product per head over every patch at once
+        scores = torch.bmm(self.tokens, keys.permute(1, 2, 0, 3).reshape(heads, d, -1))
+        attn = torch.softmax(scores.unflatten(2, (n, -1)), dim=-1).permute(2, 0, 1, 3)
+        # [n, heads, tokens, d]: tiny per-patch products as one broadcast sum (faster on CPU)
+        z = self.tokens + (attn[:, :, :, None, :] * values[:, :, None, :, :]).sum(-1)
+        z = z.transpose(-1, -2).reshape(n, width, -1)
         phase = math.pi * z[..., None] * self.frequencies
         basis = torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)
         return z + torch.einsum("bcnk,ck->bcn", basis, self.series)
 
     def _decode(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        latent = z.reshape(x.shape[0], self.heads, self.head_dim, -1).transpose(-1, -2)
-        queries = self._split_heads(self.query(x))
-        attn = torch.softmax(queries @ latent.transpose(-1, -2), dim=-1)
-        return x + (attn @ latent).transpose(-1, -2).reshape(x.shape)
+        n, tokens = x.shape[0], z.shape[-1]
+        queries = self.query(x).flatten(2).unflatten(1, (self.heads, self.head_dim))
+        latent = z.reshape(n, self.heads, self.head_dim, 1, tokens).unbind(-1)
+        # few tokens: one [n, heads, points] slab per token, softmax across the slabs
+        scores = torch.stack([(queries * t).sum(2) for t in latent])
+        attn = torch.softmax(scores, dim=0)
+        out = sum(a[:, :, None] * t for a, t in zip(attn, latent, strict=True))
+        return x + out.reshape(x.shape)
 
     def latent_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Latent tokens of every patch after the spectral series: ``[B, *patches, C, tokens]``."""
