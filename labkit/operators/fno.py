@@ -104,9 +104,10 @@ class FNO(nn.Module):
     per axis (a complex ``d_v x d_v`` matrix ``R_l`` per frequency), ``W_l`` is a pointwise
     linear map, and ``Q`` projects back through a hidden layer. ``sigma`` is not applied after
     the last layer. With the defaults and ``modes=(12, 12), width=32, n_layers=4`` this is the
-    paper's ``fourier_2d.py`` (2,368,001 real parameters, the same initial distributions:
-    ``R_l`` uniform in ``[0, 1/d_v^2)`` for the real and imaginary parts, the linear maps
-    uniform in ``+-1/sqrt(fan_in)``).
+    architecture of the paper's ``fourier_2d.py`` (2,368,001 real parameters); its initial
+    distributions are the paper's for every linear map (uniform in ``+-1/sqrt(fan_in)``) and
+    neuraloperator's for the spectral weights, which learned better on labkit's Darcy data
+    (``spectral_init="paper"`` restores the paper's; docs/ZOO.md has the measurement).
 
     Parameters
     ----------
@@ -141,10 +142,10 @@ class FNO(nn.Module):
         ``Q``'s hidden width as a multiple of ``width``; the paper's 128 hidden channels at
         ``width=32`` are ``4`` (neuraloperator's default is 2).
     spectral_init : str
-        Initial ``R_l`` and ``b_l``: ``"paper"`` (``fourier_2d.py``: real and imaginary parts
-        uniform in ``[0, 1/width^2)``, ``b_l`` uniform in ``+-1/sqrt(width)``) or
-        ``"neuraloperator"`` (complex normal with standard deviation ``1/sqrt(width)``, its
-        ``init_std="auto"``; ``b_l`` normal with the same deviation).
+        Initial ``R_l`` and ``b_l``: ``"neuraloperator"`` (default; complex normal with
+        standard deviation ``1/sqrt(width)``, its ``init_std="auto"``, and ``b_l`` normal with
+        the same deviation) or ``"paper"`` (``fourier_2d.py``: real and imaginary parts uniform
+        in ``[0, 1/width^2)``, ``b_l`` uniform in ``+-1/sqrt(width)`` as its convolution bias).
 
     Examples
     --------
@@ -172,7 +173,7 @@ class FNO(nn.Module):
         positional_embedding: bool = True,
         lifting_ratio: int = 0,
         projection_ratio: int = 4,
-        spectral_init: str = "paper",
+        spectral_init: str = "neuraloperator",
     ) -> None:
         super().__init__()
         self.modes = as_modes(modes, None if isinstance(modes, (tuple, list)) else 2)

@@ -162,24 +162,24 @@ class NeuralSpectralBlock(nn.Module):
             )
         return tuple(n // p for n, p in zip(grid, sizes, strict=True))
 
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Latent tokens ``[N, width, n_tokens]`` of fields ``x`` (one patch per sample)."""
-        n, width = x.shape[:2]
+    def _encode(self, kv: torch.Tensor) -> torch.Tensor:
+        """Latent tokens ``[N, width, n_tokens]`` from keys and values ``[N, 2 width, *patch]``."""
+        n = kv.shape[0]
         heads, d = self.heads, self.head_dim
-        keys, values = self.key_value(x).flatten(2).unflatten(1, (2, heads, d)).unbind(1)
+        keys, values = kv.flatten(2).unflatten(1, (2, heads, d)).unbind(1)
         # scores [heads, tokens, n, points]: one product per head over every patch at once
         scores = torch.bmm(self.tokens, keys.permute(1, 2, 0, 3).reshape(heads, d, -1))
         attn = torch.softmax(scores.unflatten(2, (n, -1)), dim=-1).permute(2, 0, 1, 3)
         # [n, heads, tokens, d]: tiny per-patch products as one broadcast sum (faster on CPU)
         z = self.tokens + (attn[:, :, :, None, :] * values[:, :, None, :, :]).sum(-1)
-        z = z.transpose(-1, -2).reshape(n, width, -1)
+        z = z.transpose(-1, -2).reshape(n, heads * d, -1)
         phase = math.pi * z[..., None] * self.frequencies
         basis = torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)
         return z + torch.einsum("bcnk,ck->bcn", basis, self.series)
 
-    def _decode(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def _decode(self, x: torch.Tensor, queries: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         n, tokens = x.shape[0], z.shape[-1]
-        queries = self.query(x).flatten(2).unflatten(1, (self.heads, self.head_dim))
+        queries = queries.flatten(2).unflatten(1, (self.heads, self.head_dim))
         latent = z.reshape(n, self.heads, self.head_dim, 1, tokens).unbind(-1)
         # few tokens: one [n, heads, points] slab per token, softmax across the slabs
         scores = torch.stack([(queries * t).sum(2) for t in latent])
@@ -190,15 +190,17 @@ class NeuralSpectralBlock(nn.Module):
     def latent_tokens(self, x: torch.Tensor) -> torch.Tensor:
         """Latent tokens of every patch after the spectral series: ``[B, *patches, C, tokens]``."""
         counts = self._counts(x)
-        z = self._encode(split_patches(x, counts))
+        z = self._encode(split_patches(self.key_value(x), counts))
         return z.reshape(x.shape[0], *counts, *z.shape[1:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         counts = self._counts(x)
+        # the pointwise maps act on the whole field once, not on thousands of small patches
+        kv, queries = self.key_value(x), self.query(x)
         if math.prod(counts) == 1:
-            return self._decode(x, self._encode(x))
-        patches = split_patches(x, counts)
-        return merge_patches(self._decode(patches, self._encode(patches)), counts)
+            return self._decode(x, queries, self._encode(kv))
+        x, kv, queries = (split_patches(t, counts) for t in (x, kv, queries))
+        return merge_patches(self._decode(x, queries, self._encode(kv)), counts)
 
 
 def _norm(kind: str, dim: int, channels: int) -> nn.Module:
