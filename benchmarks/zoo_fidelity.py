@@ -21,9 +21,11 @@ either lift:
 * ``mlp``: two linear maps with a GELU between and ``2 * width`` hidden channels
   (neuraloperator's default; labkit ``lifting_ratio=2``).
 
-What still differs is the libraries' own choice: the initial spectral weights (labkit: the
-paper's uniform ``[0, 1/width^2)``; neuraloperator: normal with std ``sqrt(2 / (2 width))``)
-and neuraloperator's ``fft_norm="forward"`` (the scale of the spectral weights).
+labkit's FNO uses its defaults otherwise, including ``spectral_init="neuraloperator"`` (the
+initial spectral weights drawn as neuraloperator draws them); ``--labkit-init paper`` trains it
+with the FNO paper's uniform ``[0, 1/width^2)`` instead. What still differs: the padding side
+(above) and neuraloperator's ``fft_norm="forward"``, which moves a constant factor between the
+transform and the weights without changing the function class.
 
 Prints per configuration and model the errors per seed and their mean, and as the last line
 ``ratio: X`` = labkit's mean test error / neuraloperator's, for labkit's default lift (goal:
@@ -123,6 +125,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--lifts", default="linear,mlp", help="comma-separated: linear, mlp")
+    parser.add_argument("--labkit-init", default=None, choices=["paper", "neuraloperator"],
+                        help="labkit's spectral_init (default: the FNO default)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run")
     args = parser.parse_args()
@@ -148,7 +152,8 @@ def main() -> None:
             errors, tic = [], time.perf_counter()
             for seed in range(args.seeds):
                 torch.manual_seed(seed)
-                model = build(library, lift, args.modes, args.width, args.layers)
+                model = build(library, lift, args.modes, args.width, args.layers,
+                              args.labkit_init)
                 errors.append(train_and_test(model, data, args.epochs, args.batch, seed))
             means[lift, library] = statistics.mean(errors)
             print(f"{lift:>6} lift {library:>15} ({count(model):,} parameters): test rel. L2 "
