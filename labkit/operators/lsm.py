@@ -270,8 +270,9 @@ class LSM(nn.Module):
     aligned corners, zero padding to the skip's size, concatenation, a :class:`DoubleConv`),
     then a pointwise convolution and the projection ``Q`` (two linear maps, ``head_activation``
     between). With ``width=32, depth=4, n_basis=12, n_tokens=4, heads=8, patch_size=3`` and the
-    other defaults this is the authors' ``LSM_2D.py`` on Darcy (4,812,801 parameters for one
-    input and one output channel).
+    other defaults this is the authors' ``LSM_2D.py`` (4,812,801 parameters for one input and
+    one output channel); their Darcy script uses ``d_model=64`` (``width``) and
+    ``patch_size=6``.
 
     Parameters
     ----------
