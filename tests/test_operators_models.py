@@ -89,8 +89,10 @@ def test_fno_is_resolution_agnostic():
     with torch.no_grad():
         out = {n: model(smooth_field(n)) for n in (32, 64, 128)}
     gap = [float((out[2 * n][..., ::2, ::2] - out[n]).norm() / out[n].norm()) for n in (32, 64)]
-    assert gap[0] < 1e-4
-    assert gap[1] < gap[0]
+    # first order in the grid step (the coordinates i/n move with n): 0.009 then 0.0045 with
+    # neuraloperator's spectral init, 5e-5 then 2.3e-5 with the paper's smaller one
+    assert gap[0] < 0.02
+    assert gap[1] < 0.6 * gap[0]
 
 
 def test_registry_lists_builds_and_records_arguments():
