@@ -34,10 +34,10 @@ decoded output.
 
 Known differences from the original code:
 
-* labkit's FNO lifts with a two-layer channel MLP (the original uses one linear layer).
-* Its pointwise skip has no bias (the spectral convolution carries one).
+* labkit's FNO draws its initial spectral weights as neuraloperator does (the original:
+  uniform in ``[0, 1/width^2)``; ``spectral_init="paper"`` restores it).
+* Its pointwise skip has no bias (the spectral convolution carries one, an equivalent map).
 * For Darcy it pads by 1/8 of the grid (the original uses 9 of 85 points).
-* Parameter counts: 558,017 versus about 549,569 for Burgers.
 * labkit's Darcy coefficient takes the values 12 / 3. That is labkit's default; the paper's
   ``demo.m`` says 12 / 4.
 
@@ -188,7 +188,9 @@ def build_model(problem: str, train: PDEDataset) -> nn.Module:
     """The paper's FNO for ``problem`` (Darcy wrapped in its normalisers)."""
     recipe = RECIPE[problem]
     if problem == "burgers":
-        return FNO(1, 1, modes=(recipe["modes"],), width=recipe["width"], n_layers=N_LAYERS)
+        # fourier_1d.py: fc1 = Linear(64, 128), a projection of 2 x width
+        return FNO(1, 1, modes=(recipe["modes"],), width=recipe["width"], n_layers=N_LAYERS,
+                   projection_ratio=128 // recipe["width"])
     fno = FNO(
         1,
         1,

@@ -29,7 +29,8 @@ from labkit.operators import FNO
 def build_pair(modes: int, width: int, layers: int):
     from neuralop.models import FNO as NeuralopFNO
 
-    ours = FNO(1, 1, modes=(modes, modes), width=width, n_layers=layers)
+    ours = FNO(1, 1, modes=(modes, modes), width=width, n_layers=layers, lifting_ratio=2,
+               projection_ratio=2)
     theirs = NeuralopFNO(
         n_modes=(2 * modes, 2 * modes - 1),
         in_channels=1,

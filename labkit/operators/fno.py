@@ -91,32 +91,61 @@ def crop_grid(x: torch.Tensor, pads: tuple[int, ...]) -> torch.Tensor:
     return x[(slice(None), slice(None), *index)]
 
 
+_SPECTRAL_INITS = ("paper", "neuraloperator")
+
+
 @register_model("fno")
 class FNO(nn.Module):
-    """Fourier Neural Operator on a ``d``-dimensional grid, ``d = len(modes)``.
+    r"""Fourier Neural Operator on a ``d``-dimensional grid, ``d = len(modes)``.
+
+    ``u = Q(v_L)``, ``v_{l+1} = sigma(K_l v_l + W_l v_l + b_l)``, ``v_0 = P(a, x)`` in the
+    notation of Li et al. (2021): ``P`` lifts the input and the grid coordinates ``x`` to
+    ``d_v = width`` channels, each Fourier layer ``K_l`` keeps ``k_max = modes`` frequencies
+    per axis (a complex ``d_v x d_v`` matrix ``R_l`` per frequency), ``W_l`` is a pointwise
+    linear map, and ``Q`` projects back through a hidden layer. ``sigma`` is not applied after
+    the last layer. With the defaults and ``modes=(12, 12), width=32, n_layers=4`` this is the
+    architecture of the paper's ``fourier_2d.py`` (2,368,001 real parameters); its initial
+    distributions are the paper's for every linear map (uniform in ``+-1/sqrt(fan_in)``) and
+    neuraloperator's for the spectral weights, which learned better on labkit's Darcy data
+    (``spectral_init="paper"`` restores the paper's; docs/ZOO.md has the measurement).
 
     Parameters
     ----------
     in_channels, out_channels : int
-        Channels of the input and output fields.
+        Channels of the input ``a`` and output ``u``.
     modes : int or tuple of int
-        Kept Fourier modes per axis; a tuple's length sets the dimension (an int means 2-D).
+        ``k_max`` per axis: kept Fourier modes (frequencies ``-k..k-1`` on every axis but the
+        last, ``0..k-1`` on the last); a tuple's length sets the dimension (an int means 2-D).
     width : int
-        Channels inside the operator layers.
+        ``d_v``, channels inside the Fourier layers.
     n_layers : int
-        Number of Fourier layers.
+        ``L``, the number of Fourier layers.
     activation : str
-        ``"gelu"``, ``"relu"``, ``"silu"``, ``"tanh"``, ``"polyrelu"`` or ``"polynorm"``.
+        ``sigma``: ``"gelu"`` (the paper's), ``"relu"``, ``"silu"``, ``"tanh"``,
+        ``"polyrelu"`` or ``"polynorm"``.
     padding : float
         Fraction of each axis appended as zeros before the Fourier layers (0 for periodic
-        problems; about 1/8 for Dirichlet problems such as Darcy flow).
+        problems; about 1/8 for Dirichlet problems such as Darcy flow, where the paper pads 9
+        of 85 points).
     endpoints : bool
         The grid includes both boundaries (``n`` nodes span ``n - 1`` cells), as Darcy data
-        does; sets the coordinates and the padding length.
+        does; sets the coordinates (``i / (n - 1)``, the paper's ``linspace(0, 1, n)``) and the
+        padding length. ``False``: periodic coordinates ``i / n``.
     positional_embedding : bool
-        Append the grid coordinates as ``d`` extra input channels.
-    lifting_ratio, projection_ratio : int
-        Hidden widths of the lifting and projection MLPs, as multiples of ``width``.
+        Append the grid coordinates as ``d`` extra input channels (the paper does).
+    lifting_ratio : int
+        ``P``: ``0`` (default) is the paper's single linear map; ``k > 0`` is neuraloperator's
+        two-layer channel MLP with ``k * width`` hidden channels and ``sigma`` between (its
+        ``lifting_channel_ratio``). On labkit's Darcy data the single map learned better (see
+        ``benchmarks/zoo_fidelity.py`` and docs/ZOO.md).
+    projection_ratio : int
+        ``Q``'s hidden width as a multiple of ``width``; the paper's 128 hidden channels at
+        ``width=32`` are ``4`` (neuraloperator's default is 2).
+    spectral_init : str
+        Initial ``R_l`` and ``b_l``: ``"neuraloperator"`` (default; complex normal with
+        standard deviation ``1/sqrt(width)``, its ``init_std="auto"``, and ``b_l`` normal with
+        the same deviation) or ``"paper"`` (``fourier_2d.py``: real and imaginary parts uniform
+        in ``[0, 1/width^2)``, ``b_l`` uniform in ``+-1/sqrt(width)`` as its convolution bias).
 
     Examples
     --------
@@ -126,6 +155,9 @@ class FNO(nn.Module):
     torch.Size([4, 1, 32, 32])
     >>> model(torch.randn(1, 1, 64, 64)).shape  # same weights, finer grid
     torch.Size([1, 1, 64, 64])
+    >>> paper = FNO(1, 1, modes=(12, 12), width=32, n_layers=4)
+    >>> sum(p.numel() for p in paper.parameters())  # as fourier_2d.py, complex counted twice
+    2368001
     """
 
     def __init__(
@@ -139,8 +171,9 @@ class FNO(nn.Module):
         padding: float = 0.0,
         endpoints: bool = False,
         positional_embedding: bool = True,
-        lifting_ratio: int = 2,
-        projection_ratio: int = 2,
+        lifting_ratio: int = 0,
+        projection_ratio: int = 4,
+        spectral_init: str = "neuraloperator",
     ) -> None:
         super().__init__()
         self.modes = as_modes(modes, None if isinstance(modes, (tuple, list)) else 2)
@@ -151,14 +184,30 @@ class FNO(nn.Module):
         self.out_channels = check_int("out_channels", out_channels, minimum=1)
         width = check_int("width", width, minimum=1)
         n_layers = check_int("n_layers", n_layers, minimum=1)
+        lifting_ratio = check_int("lifting_ratio", lifting_ratio, minimum=0)
+        projection_ratio = check_int("projection_ratio", projection_ratio, minimum=1)
         self.padding = check_nonnegative("padding", padding)
         self.endpoints = bool(endpoints)
         self.positional_embedding = bool(positional_embedding)
         lifted = in_channels + (self.dim if positional_embedding else 0)
-        self.lifting = ChannelMLP(lifted, lifting_ratio * width, width, activation)
+        if lifting_ratio:
+            self.lifting = ChannelMLP(lifted, lifting_ratio * width, width, activation)
+        else:
+            self.lifting = ChannelLinear(lifted, width)
         self.spectral = nn.ModuleList(
             SpectralConv(width, width, self.modes) for _ in range(n_layers)
         )
+        if spectral_init not in _SPECTRAL_INITS:
+            raise ValueError(
+                f"spectral_init must be one of {_SPECTRAL_INITS}, got {spectral_init!r}"
+            )
+        std = 1.0 / math.sqrt(width)  # neuraloperator's sqrt(2 / (in + out)) with in = out
+        for conv in self.spectral:
+            if spectral_init == "neuraloperator":  # complex normal: std^2 / 2 per part
+                nn.init.normal_(conv.weight, 0.0, std / math.sqrt(2))
+                nn.init.normal_(conv.bias, 0.0, std)
+            else:  # b_l drawn as the paper's pointwise-convolution bias
+                nn.init.uniform_(conv.bias, -std, std)
         self.skips = nn.ModuleList(ChannelLinear(width, width, bias=False) for _ in range(n_layers))
         self.activations = nn.ModuleList(make_activation(activation) for _ in range(n_layers - 1))
         self.projection = ChannelMLP(width, projection_ratio * width, out_channels, activation)

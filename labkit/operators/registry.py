@@ -2,7 +2,10 @@
 
 Every registered model remembers the name and arguments it was built with
 (:func:`model_spec`), so a checkpoint stores plain data, never pickled code, and
-:func:`build_model` rebuilds the model from it.
+:func:`build_model` rebuilds the model from it. A model whose architecture changed in a way its
+old arguments cannot express names the arguments it no longer takes (``removed=``): building it
+with one, as rebuilding an old checkpoint does, fails with a message that names the argument and
+says what changed, before any weight is touched.
 """
 
 from __future__ import annotations
@@ -18,8 +21,13 @@ __all__ = ["register_model", "build_model", "list_models", "model_spec"]
 _MODELS: dict[str, type[nn.Module]] = {}
 
 
-def register_model(name: str):
-    """Class decorator: register ``cls`` under ``name`` and record its init arguments."""
+def register_model(name: str, removed: dict[str, str] | None = None):
+    """Class decorator: register ``cls`` under ``name`` and record its init arguments.
+
+    ``removed`` maps arguments that earlier versions of the model took to what changed; passing
+    one raises ``ValueError`` with that explanation.
+    """
+    removed = dict(removed or {})
 
     def decorate(cls: type[nn.Module]) -> type[nn.Module]:
         if name in _MODELS and _MODELS[name] is not cls:
@@ -29,6 +37,7 @@ def register_model(name: str):
 
         @functools.wraps(init)
         def recording_init(self, *args, **kwargs):
+            _check_removed(name, removed, kwargs)
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
             init(self, *args, **kwargs)
@@ -40,6 +49,15 @@ def register_model(name: str):
         return cls
 
     return decorate
+
+
+def _check_removed(name: str, removed: dict[str, str], kwargs: dict[str, Any]) -> None:
+    for argument in kwargs:
+        if argument in removed:
+            raise ValueError(
+                f"argument {argument!r} of model {name!r} is no longer accepted: "
+                f"{removed[argument]}"
+            )
 
 
 def list_models() -> list[str]:

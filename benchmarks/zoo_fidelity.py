@@ -1,0 +1,174 @@
+"""Test error of labkit's FNO and neuraloperator's FNO trained alike on the same Darcy data.
+
+Both models get the same labkit-made Darcy pairs, the same per-pixel unit-Gaussian
+normalisation of inputs and targets (as the FNO paper's ``UnitGaussianNormalizer``), and one
+hand-written training loop: Adam (lr 1e-3, weight decay 1e-4), a cosine learning-rate decay
+over all steps, batch 10, the relative L2 loss summed over the batch on decoded outputs (the
+paper's ``LpLoss(size_average=False)``). The test error is the mean relative L2 error of the
+decoded prediction. Every model is trained with several seeds (the same seed gives both models
+the same batch order).
+
+The configurations are ones both libraries build (the parameter counts are checked to agree
+within 1 %): modes 12 (labkit ``modes=(12, 12)``, neuraloperator ``n_modes=(24, 23)``, the same
+kept frequencies), width 32, 4 Fourier layers, a linear skip, no channel MLP inside the blocks
+(neuraloperator's ``use_channel_mlp=False``), grid coordinates ``i / n`` appended, a projection
+with ``4 * width`` hidden channels (the paper's 128), about 1/8 of each axis of zero padding
+(labkit pads one side by ``round(n / 8)``, neuraloperator both sides by ``round(n / 16)``), and
+either lift:
+
+* ``linear``: one linear map (the FNO paper; labkit ``lifting_ratio=0``, neuraloperator
+  ``lifting_channel_ratio=0``);
+* ``mlp``: two linear maps with a GELU between and ``2 * width`` hidden channels
+  (neuraloperator's default; labkit ``lifting_ratio=2``).
+
+labkit's FNO uses its defaults otherwise, including ``spectral_init="neuraloperator"`` (the
+initial spectral weights drawn as neuraloperator draws them); ``--labkit-init paper`` trains it
+with the FNO paper's uniform ``[0, 1/width^2)`` instead. What still differs: the padding side
+(above) and neuraloperator's ``fft_norm="forward"``, which moves a constant factor between the
+transform and the weights without changing the function class.
+
+Prints per configuration and model the errors per seed and their mean, and as the last line
+``ratio: X`` = labkit's mean test error / neuraloperator's, for labkit's default lift (goal:
+at most 1.05).
+
+Usage::
+
+    python benchmarks/zoo_fidelity.py --smoke              # seconds
+    OMP_NUM_THREADS=1 python benchmarks/zoo_fidelity.py    # 250/50 pairs at 43^2, 3 seeds
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import math
+import statistics
+import time
+
+import torch
+
+from labkit.operators import FNO
+from labkit.pde import make_dataset
+
+LIFTS = {"linear": 0, "mlp": 2}
+
+
+def build(library: str, lift: str, modes: int, width: int, layers: int,
+          init: str | None = None) -> torch.nn.Module:
+    if library == "labkit":
+        extra = {} if init is None else {"spectral_init": init}
+        return FNO(1, 1, modes=(modes, modes), width=width, n_layers=layers, padding=1 / 8,
+                   lifting_ratio=LIFTS[lift], projection_ratio=4, **extra)
+    from neuralop.models import FNO as NeuralopFNO
+
+    return NeuralopFNO(
+        n_modes=(2 * modes, 2 * modes - 1), in_channels=1, out_channels=1,
+        hidden_channels=width, n_layers=layers, lifting_channel_ratio=LIFTS[lift],
+        projection_channel_ratio=4, positional_embedding="grid", use_channel_mlp=False,
+        fno_skip="linear", domain_padding=1 / 16,
+    )
+
+
+def count(model: torch.nn.Module) -> int:
+    """Real parameters (a complex weight counts twice; labkit stores it as real pairs)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters())
+
+
+def relative_l2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``||pred - true|| / ||true||``."""
+    return (pred - true).flatten(1).norm(dim=1) / true.flatten(1).norm(dim=1)
+
+
+class Normaliser:
+    """Per-pixel mean and standard deviation of the training set (``UnitGaussianNormalizer``)."""
+
+    def __init__(self, x: torch.Tensor, eps: float = 1e-5) -> None:
+        self.mean, self.std = x.mean(0), x.std(0) + eps
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std + self.mean
+
+
+def train_and_test(model, data, epochs: int, batch: int, seed: int) -> float:
+    """The one loop for every model; returns the mean test relative L2 error."""
+    x_train, y_train, x_test, y_test, y_norm = data
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    steps = epochs * math.ceil(len(x_train) / batch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    order = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x_train), generator=order).split(batch):
+            opt.zero_grad(set_to_none=True)
+            pred = y_norm.decode(model(x_train[idx]))
+            loss = relative_l2(pred, y_norm.decode(y_train[idx])).sum()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    with torch.no_grad():
+        return float(relative_l2(y_norm.decode(model(x_test)), y_test).mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resolution", type=int, default=43)
+    parser.add_argument("--train", type=int, default=250)
+    parser.add_argument("--test", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--modes", type=int, default=12)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--lifts", default="linear,mlp", help="comma-separated: linear, mlp")
+    parser.add_argument("--labkit-init", default=None, choices=["paper", "neuraloperator"],
+                        help="labkit's spectral_init (default: the FNO default)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run")
+    args = parser.parse_args()
+    if args.smoke:
+        args.resolution, args.train, args.test, args.epochs = 17, 20, 10, 2
+        args.seeds, args.modes, args.width, args.layers = 2, 4, 8, 2
+    torch.set_num_threads(args.threads)
+    default = "mlp" if inspect.signature(FNO).parameters["lifting_ratio"].default else "linear"
+    lifts = args.lifts.split(",")
+    if default not in lifts:
+        lifts.append(default)
+    train = make_dataset("darcy", args.train, resolution=args.resolution, seed=0)
+    test = make_dataset("darcy", args.test, resolution=args.resolution, seed=1)
+    x_norm, y_norm = Normaliser(train.inputs), Normaliser(train.targets)
+    data = (x_norm.encode(train.inputs), y_norm.encode(train.targets),
+            x_norm.encode(test.inputs), test.targets, y_norm)
+    print(f"Darcy {args.train}/{args.test} pairs at {args.resolution}^2, {args.epochs} epochs, "
+          f"batch {args.batch}, modes {args.modes}, width {args.width}, layers {args.layers}, "
+          f"threads {torch.get_num_threads()}, seeds 0..{args.seeds - 1}")
+    means: dict[tuple[str, str], float] = {}
+    for lift in lifts:
+        for library in ("labkit", "neuraloperator"):
+            errors, tic = [], time.perf_counter()
+            for seed in range(args.seeds):
+                torch.manual_seed(seed)
+                model = build(library, lift, args.modes, args.width, args.layers,
+                              args.labkit_init)
+                errors.append(train_and_test(model, data, args.epochs, args.batch, seed))
+            means[lift, library] = statistics.mean(errors)
+            print(f"{lift:>6} lift {library:>15} ({count(model):,} parameters): test rel. L2 "
+                  + " ".join(f"{e:.4f}" for e in errors)
+                  + f"  mean {means[lift, library]:.4f}  ({time.perf_counter() - tic:.0f} s)")
+        gap = abs(count(build("labkit", lift, args.modes, args.width, args.layers))
+                  / count(build("neuraloperator", lift, args.modes, args.width, args.layers)) - 1)
+        if gap > 0.01:
+            raise SystemExit(f"parameter counts differ by {gap:.1%}: not the same configuration")
+    for lift in lifts:
+        print(f"{lift:>6} lift: labkit / neuraloperator = "
+              f"{means[lift, 'labkit'] / means[lift, 'neuraloperator']:.3f}")
+    print(f"labkit's default lift: {default}")
+    print(f"ratio: {means[default, 'labkit'] / means[default, 'neuraloperator']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
