@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from labkit._checks import check_int, check_positive
+from labkit._checks import check_allocation, check_int, check_positive
 
 __all__ = [
     "darcy_coefficient",
@@ -133,6 +133,8 @@ def gaussian_random_field(
     shape = _check_shape(shape)
     sigma = _check_spectrum(alpha, tau, sigma, len(shape))
     batch = check_int("batch", batch, minimum=1)
+    # noise (float64) and its complex spectrum: about 32 bytes a point
+    check_allocation("shape", shape, 32.0 * batch * math.prod(shape), what=f"{batch} field(s)")
     if not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating type, got {dtype}")
     noise = torch.randn((batch, *shape), generator=_generator(seed), dtype=torch.float64)
@@ -188,6 +190,9 @@ def neumann_random_field(
     shape = _check_shape(shape)
     sigma = _check_spectrum(alpha, tau, sigma, len(shape))
     batch = check_int("batch", batch, minimum=1)
+    # the even extension doubles every axis before its complex FFT
+    n_bytes = 32.0 * batch * math.prod(shape) * 2 ** len(shape)
+    check_allocation("shape", shape, n_bytes, what=f"{batch} field(s)")
     noise = torch.randn((batch, *shape), generator=_generator(seed), dtype=torch.float64)
     noise = noise.to(device=device, dtype=dtype)
     dev = noise.device
