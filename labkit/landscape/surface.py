@@ -17,7 +17,7 @@ from torch.func import functional_call, vmap
 
 from labkit._checks import check_choice, check_int, check_positive
 
-from .closure import Batch, loss_closure
+from .closure import Batch, checked_loss, loss_closure
 from .directions import NORMALIZATIONS, check_direction, random_direction
 from .first_layer import split_first_layer
 from .mlp_plane import MLPPlane, mlp_plane
@@ -351,8 +351,7 @@ def loss_surface(
     if chunk_size is not None:
         chunk_size = check_int("chunk_size", chunk_size, minimum=1)
     t0 = time.perf_counter()
-    with torch.no_grad():
-        origin_loss = float(loss_fn(origin))
+    origin_loss = checked_loss(loss_fn, origin)
     split = split_first_layer(loss_fn.model) if factor_first_layer else None
     plane = mlp_plane(split, loss_fn.loss, next(loss_fn.batches())[0])
     if plane is not None:
