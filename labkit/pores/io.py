@@ -138,7 +138,15 @@ def load_tiff(path: str | os.PathLike, voxel_size=1.0) -> Volume:
 
     path = _check_path(path)
     voxel_size = check_voxel_size(voxel_size)
-    data = _check_3d("path", np.asarray(tifffile.imread(path)))
+    try:
+        data = np.asarray(tifffile.imread(path))
+    except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for bad files
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        raise ValueError(
+            f"path {str(path)!r} is not a readable TIFF stack (truncated, damaged or not a "
+            f"TIFF: {type(err).__name__}: {reason}); export the volume again"
+        ) from None
+    data = _check_3d("path", data)
     return Volume(data=data, voxel_size=voxel_size, source=str(path))
 
 

@@ -55,6 +55,8 @@ def check_volume(volume, name: str = "volume") -> np.ndarray:
     check_type(name, volume, np.ndarray)
     if volume.ndim != 3:
         raise ValueError(f"{name} must be a 3-D array, got {volume.ndim} dimensions")
+    if volume.size == 0:
+        raise ValueError(f"{name} is empty (shape {volume.shape}): it needs at least one voxel")
     if volume.dtype != bool:
         if not (np.issubdtype(volume.dtype, np.number)):
             raise TypeError(f"{name} must be boolean or numeric, got dtype {volume.dtype}")
