@@ -415,6 +415,7 @@ def run_notebook(
         raise NotebookError(f"out_dir {str(out)!r} is not writable")
     final = out / f"{name}.ipynb"
     results_file = out / f"{name}.results.json"
+    _check_ours(nb_path, (final, out / f"{name}.failed.ipynb", results_file))
     fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".ipynb")
     os.close(fd)
     tmp = Path(tmp_name)
@@ -463,6 +464,31 @@ def run_notebook(
     _write_pair(final, executed, results, results_file, text)
     failed.unlink(missing_ok=True)  # a stale failure of this notebook no longer describes it
     return NotebookRun(name, final, results_file, results, params, seconds)
+
+
+def _written_by_run(path: Path) -> bool:
+    """Whether ``path`` is an output of :func:`run_notebook` (so a new run may replace it)."""
+    try:
+        if path.suffix == ".json":
+            data = json.loads(path.read_text())
+            return isinstance(data, dict) and {"notebook", "records"} <= set(data)
+        nb = read_notebook(path)
+    except (OSError, ValueError, NotebookError):
+        return False
+    labkit = nb.metadata.get("labkit", {})
+    return "papermill" in nb.metadata and isinstance(labkit, dict) and "records" in labkit
+
+
+def _check_ours(source: Path, outputs: tuple[Path, ...]) -> None:
+    """Refuse to replace the source notebook or a file that ``labkit run`` did not write."""
+    for path in outputs:
+        if not path.exists():
+            continue
+        if path.resolve() == source.resolve() or not _written_by_run(path):
+            raise NotebookError(
+                f"out_dir already holds {path.name}, which labkit run did not write; refusing "
+                "to overwrite it: choose another out_dir (--out)"
+            )
 
 
 def _read_executed(path: Path) -> Any | None:

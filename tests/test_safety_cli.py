@@ -167,3 +167,45 @@ def test_failing_notebook_exits_1_naming_the_cell(nb_dir, tmp_path):
     assert result.returncode == 1
     assert "cell 3" in result.stderr and "AssertionError" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_never_overwrites_what_it_did_not_write(nb_dir, tmp_path):
+    source = nb_dir / "20_guarded.ipynb"
+    original = source.read_bytes()
+    with pytest.raises(NotebookError, match="20_guarded.ipynb, which labkit run did not write"):
+        run_notebook(source, out_dir=nb_dir)  # --out pointing at the notebooks themselves
+    assert source.read_bytes() == original
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "20_guarded.results.json").write_text('{"my": "thesis data"}')
+    with pytest.raises(NotebookError, match="20_guarded.results.json, which labkit run did not"):
+        run_notebook(source, out_dir=out)
+    assert (out / "20_guarded.results.json").read_text() == '{"my": "thesis data"}'
+
+
+def test_library_writers_refuse_foreign_files(tmp_path):
+    import numpy as np
+    import torch
+
+    from labkit.operators import build_model
+    from labkit.pores import save_npy
+    from labkit.train import CheckpointError, save_checkpoint
+
+    thesis = tmp_path / "thesis.pt"
+    thesis.write_text("chapter 1")
+    model = build_model("fno", in_channels=1, out_channels=1, modes=(4,), width=4)
+    with pytest.raises(CheckpointError, match="not a labkit checkpoint; refusing to overwrite"):
+        save_checkpoint(thesis, model)
+    assert thesis.read_text() == "chapter 1"
+    ours = save_checkpoint(tmp_path / "run.pt", model, epoch=1)
+    save_checkpoint(ours, model, epoch=2)  # its own checkpoint is replaced atomically
+    assert torch.load(ours, weights_only=True)["epoch"] == 2
+
+    notes = tmp_path / "notes.npy"
+    np.save(notes, np.arange(3))  # a .npy, but not a volume
+    with pytest.raises(ValueError, match="not a .npy volume; refusing to overwrite"):
+        save_npy(notes, np.zeros((2, 2, 2), bool))
+    assert np.load(notes).tolist() == [0, 1, 2]
+    vol = save_npy(tmp_path / "v.npy", np.zeros((2, 2, 2), bool))
+    save_npy(vol, np.ones((2, 2, 2), bool))
+    assert np.load(vol).all()

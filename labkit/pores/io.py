@@ -163,4 +163,26 @@ def save_npy(path: str | os.PathLike, volume: np.ndarray) -> Path:
     check_type("path", path, (str, os.PathLike))
     check_type("volume", volume, np.ndarray)
     path = Path(path)
+    if path.exists() and not _is_volume_npy(path):
+        raise ValueError(
+            f"path {str(path)!r} already exists and is not a .npy volume; refusing to overwrite "
+            "it: choose another path"
+        )
     return atomic_write(path, lambda fh: np.save(fh, volume, allow_pickle=False))
+
+
+def _is_volume_npy(path: Path) -> bool:
+    """Whether ``path`` is a ``.npy`` file holding a 3-D array (what :func:`save_npy` writes)."""
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }[version]
+            shape, _, _ = read(fh)
+    except Exception:  # noqa: BLE001 - anything unreadable is not ours
+        return False
+    return len(shape) == 3

@@ -83,6 +83,14 @@ def save_checkpoint(
     """
     name, arguments = model_spec(model)
     path = Path(path)
+    if path.exists():
+        try:
+            read_checkpoint(path)
+        except (CheckpointError, OSError) as err:
+            raise CheckpointError(
+                f"path {str(path)!r} already exists and is not a labkit checkpoint; refusing to "
+                "overwrite it: choose another path"
+            ) from err
     payload = {
         "format": FORMAT,
         "version": VERSION,
