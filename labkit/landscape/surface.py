@@ -95,10 +95,15 @@ class SurfaceResult:
 
 
 def _axes(grid, n_dirs: int) -> list[np.ndarray]:
-    if isinstance(grid, (tuple, list)) and grid and np.ndim(grid[0]) == 1:
-        axes = [np.asarray(g, dtype=np.float64) for g in grid]
-    else:
-        axes = [np.asarray(grid, dtype=np.float64)] * n_dirs
+    try:
+        if isinstance(grid, (tuple, list)) and grid and np.ndim(grid[0]) == 1:
+            axes = [np.asarray(g, dtype=np.float64) for g in grid]
+        else:
+            axes = [np.asarray(grid, dtype=np.float64)] * n_dirs
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"grid must be an array of coordinates (numbers), got {type(grid).__name__}"
+        ) from err
     if len(axes) != n_dirs or any(a.ndim != 1 or a.size == 0 for a in axes):
         raise ValueError(
             f"grid must be a 1-D array of coordinates or one per direction ({n_dirs}), "

@@ -32,7 +32,16 @@ def default_sigma(alpha: float, tau: float, dim: int) -> float:
     >>> default_sigma(2.0, 3.0, 2)
     3.0
     """
-    return float(tau ** (0.5 * (2.0 * alpha - dim)))
+    try:
+        sigma = float(tau ** (0.5 * (2.0 * alpha - dim)))
+    except OverflowError:
+        sigma = math.inf
+    if not math.isfinite(sigma) or sigma == 0.0:
+        raise ValueError(
+            f"alpha={alpha} and tau={tau} give the default amplitude tau ** (alpha - {dim}/2) "
+            f"= {sigma}, outside the float range; pass sigma, or a smaller alpha or tau"
+        )
+    return sigma
 
 
 def _check_shape(shape: int | Sequence[int]) -> tuple[int, ...]:

@@ -307,7 +307,14 @@ def binarize(
     if not np.issubdtype(grey.dtype, np.number) and grey.dtype != bool:
         raise TypeError(f"grey must be numeric, got dtype {grey.dtype}")
     check_choice("pore", pore, ("dark", "bright"))
+    if grey.size == 0:
+        raise ValueError(f"grey is empty (shape {grey.shape}): it needs at least one voxel")
     grey = grey.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(grey)):
+        raise ValueError("grey must be finite, got NaN or inf entries")
+    if not isinstance(threshold, (str, bool)) and isinstance(threshold, (int, float, np.number)):
+        if not np.isfinite(threshold):
+            raise ValueError(f"threshold must be finite or 'otsu', got {threshold!r}")
     if isinstance(threshold, str):
         check_choice("threshold", threshold, ("otsu",))
         if grey.min() == grey.max():
