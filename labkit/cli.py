@@ -142,6 +142,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {args.out!r} is a file, not a folder; give a folder")
+    if out.is_dir() and not os.access(out, os.W_OK):
+        raise CLIError(f"--out {args.out!r} is not a writable folder")
+    for path in paths:
+        nbs.check_outputs(path, out)  # before any run: refuse to overwrite what is not ours
     status = 0
     for i, (path, params) in enumerate(plans, 1):
         mode = " (smoke)" if args.smoke else ""

@@ -38,6 +38,7 @@ __all__ = [
     "MIMETYPE",
     "NotebookError",
     "NotebookRun",
+    "check_outputs",
     "check_records",
     "declared_parameters",
     "find_notebook",
@@ -415,7 +416,7 @@ def run_notebook(
         raise NotebookError(f"out_dir {str(out)!r} is not writable")
     final = out / f"{name}.ipynb"
     results_file = out / f"{name}.results.json"
-    _check_ours(nb_path, (final, out / f"{name}.failed.ipynb", results_file))
+    check_outputs(nb_path, out)
     fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".ipynb")
     os.close(fd)
     tmp = Path(tmp_name)
@@ -479,9 +480,14 @@ def _written_by_run(path: Path) -> bool:
     return "papermill" in nb.metadata and isinstance(labkit, dict) and "records" in labkit
 
 
-def _check_ours(source: Path, outputs: tuple[Path, ...]) -> None:
-    """Refuse to replace the source notebook or a file that ``labkit run`` did not write."""
-    for path in outputs:
+def check_outputs(source: str | os.PathLike, out_dir: str | os.PathLike) -> None:
+    """Raise :class:`NotebookError` if running ``source`` into ``out_dir`` would replace the
+    source notebook itself or a file that ``labkit run`` did not write."""
+    source, out = Path(source), Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotebookError(f"out_dir {str(out)!r} is a file, not a folder; give a folder")
+    name = source.stem
+    for path in (out / f"{name}.ipynb", out / f"{name}.failed.ipynb", out / f"{name}.results.json"):
         if not path.exists():
             continue
         if path.resolve() == source.resolve() or not _written_by_run(path):

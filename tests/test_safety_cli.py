@@ -209,3 +209,12 @@ def test_library_writers_refuse_foreign_files(tmp_path):
     vol = save_npy(tmp_path / "v.npy", np.zeros((2, 2, 2), bool))
     save_npy(vol, np.ones((2, 2, 2), bool))
     assert np.load(vol).all()
+
+
+def test_cli_refuses_an_out_folder_holding_the_sources(nb_dir, monkeypatch, capsys):
+    monkeypatch.setenv("LABKIT_NOTEBOOKS", str(nb_dir))
+    original = (nb_dir / "20_guarded.ipynb").read_bytes()
+    assert main(["run", "20_guarded", "--out", str(nb_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "which labkit run did not write" in err
+    assert (nb_dir / "20_guarded.ipynb").read_bytes() == original
