@@ -411,3 +411,44 @@ def test_spectrum_view(n, eigenvalues, top_k, log_density):
 @pytest.mark.parametrize("profile", ["test", "fuzz"])
 def test_profiles_are_registered(profile):
     assert settings.get_profile(profile).deadline is None
+
+
+# --------------------------------------------------------------------------------------------
+# files: truncated or damaged checkpoints, notebooks and caches
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoint_bytes(tmp_path_factory) -> bytes:
+    from labkit.operators import build_model
+    from labkit.train import save_checkpoint
+
+    model = build_model("fno", in_channels=1, out_channels=1, modes=(2,), width=2, n_layers=1)
+    path = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "m.pt", model, epoch=1)
+    return path.read_bytes()
+
+
+@PROFILE
+@given(cut=st.floats(0.0, 1.0), flip=st.one_of(st.none(), st.integers(0, 10**6)))
+def test_damaged_checkpoint(checkpoint_bytes, tmp_path_factory, cut, flip):
+    from labkit.train import load_checkpoint
+
+    data = bytearray(checkpoint_bytes[: int(cut * len(checkpoint_bytes))])
+    if flip is not None and data:
+        data[flip % len(data)] ^= 0xFF
+    path = tmp_path_factory.mktemp("bad") / "m.pt"
+    path.write_bytes(bytes(data))
+    loaded = outcome(lambda: load_checkpoint(path), ("path",))
+    if loaded is not None:
+        assert loaded.name == "fno" and loaded.epoch == 1
+
+
+@PROFILE
+@given(text=st.one_of(st.text(max_size=40), st.just('{"cells": 3}'), st.just("{")))
+def test_damaged_notebook(tmp_path_factory, text):
+    from labkit.notebooks import NotebookError, declared_parameters
+
+    path = tmp_path_factory.mktemp("nb") / "x.ipynb"
+    path.write_text(text)
+    with pytest.raises(NotebookError, match=r"x\.ipynb"):
+        declared_parameters(path)

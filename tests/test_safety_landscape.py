@@ -66,3 +66,8 @@ def test_finite_case_still_matches_the_direct_loss():
     res = loss_surface(net, mse, (x, y), grid=np.linspace(-1, 1, 3))
     assert np.isfinite(res.loss).all()
     assert res.origin_loss == pytest.approx(float(mse(net(x), y).detach()), rel=1e-6)
+
+
+def test_a_grid_where_the_loss_overflows_is_named():
+    with pytest.raises(ValueError, match=r"NaN or inf at 2 of 3 grid points .* smaller grid"):
+        loss_surface(_net(), mse, _data(), directions=1, grid=np.array([-1e30, 0.0, 1e30]))

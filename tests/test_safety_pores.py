@@ -49,3 +49,17 @@ def test_nan_initial_state_is_named_not_a_solver_failure():
     state["dom"][1] = np.nan
     with pytest.raises(ValueError, match=r"initial\['dom'\] must hold finite"):
         lp.simulate_decomposition(graph, initial=state, t_final=1.0, dt=0.1)
+
+
+def test_voxel_size_whose_volume_overflows():
+    labels = np.ones((2, 2, 2), np.int32)
+    with pytest.raises(ValueError, match="voxel_size .* outside the float range"):
+        lp.region_graph(labels, voxel_size=1e102)
+
+
+def test_relative_l2_of_huge_fields_is_finite():
+    from labkit.viz import relative_l2
+
+    truth = np.array([3e200, 4e200])
+    assert relative_l2(truth * 0.5, truth) == pytest.approx(0.5)
+    assert relative_l2(np.array([3.0, 4.0]), np.array([0.0, 4.0])) == pytest.approx(0.75)

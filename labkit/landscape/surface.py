@@ -369,6 +369,14 @@ def loss_surface(
             loss_fn, origin, dirs, axes, split, chunk_size, memory_budget, vectorize
         )
         method = "vmap" if vectorize else "loop"
+    bad = ~np.isfinite(values)
+    if bad.any():
+        reach = max(float(np.max(np.abs(a))) for a in axes)
+        raise ValueError(
+            f"the loss is NaN or inf at {int(bad.sum())} of {values.size} grid points (the grid "
+            f"reaches |coordinate| = {reach:.3g}, the loss at the origin is {origin_loss:.3g}); "
+            "use a smaller grid"
+        )
     return SurfaceResult(
         coords=axes,
         loss=values,

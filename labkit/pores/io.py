@@ -33,7 +33,14 @@ def check_voxel_size(voxel_size) -> tuple[float, float, float]:
     check_type("voxel_size", voxel_size, (tuple, list, np.ndarray))
     if len(voxel_size) != 3:
         raise ValueError(f"voxel_size must be a number or 3 numbers, got {len(voxel_size)}")
-    return tuple(float(check_positive(f"voxel_size[{i}]", v)) for i, v in enumerate(voxel_size))
+    sizes = tuple(float(check_positive(f"voxel_size[{i}]", v)) for i, v in enumerate(voxel_size))
+    volume = sizes[0] * sizes[1] * sizes[2]
+    if not 0.0 < volume < 1e300:
+        raise ValueError(
+            f"voxel_size {sizes} gives a voxel volume of {volume}, outside the float range; "
+            "give the voxel size in a unit that keeps it near 1 (e.g. micrometres)"
+        )
+    return sizes
 
 
 @dataclass
