@@ -90,6 +90,18 @@ def check_results_file(path: str) -> None:
         raise CLIError(f"--results {path!r} is not an existing file")
     if file.suffix not in (".json", ".npz"):
         raise CLIError(f"--results {path!r} must be a .json or .npz file")
+    if file.suffix == ".npz":
+        import numpy as np
+
+        try:
+            with np.load(file, allow_pickle=False) as data:
+                for key in data.files:
+                    data[key]
+        except Exception as exc:  # noqa: BLE001 - zip, format and pickle errors alike
+            raise CLIError(
+                f"--results {path!r} is not a readable .npz file ({type(exc).__name__}: "
+                f"{_one_line(exc)[:160]}); the file may be truncated: write it again"
+            ) from None
     if file.suffix == ".json":
         try:
             data = json.loads(file.read_text())

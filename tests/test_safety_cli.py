@@ -116,6 +116,7 @@ def _write(path: Path, text: str) -> str:
         (["serve", "spectrum", "--port", "x"], "port must be an integer"),
         ("serve-list", "holds a JSON list, not an object"),
         ("serve-truncated", "is not valid JSON"),
+        ("serve-npz", "is not a readable .npz file"),
         (["serve", "spectrum", "--results", "/no/such.json"], "is not an existing file"),
         (["run", "20_guarded", "--timeout", "-1"], "positive number of seconds"),
         (["run", "20_guarded", "--timeout", "nan"], "positive number of seconds"),
@@ -135,6 +136,8 @@ def test_bad_argument_is_one_line_exit_2(
         case = ["serve", "spectrum", "--results", _write(tmp_path / "r.json", "[1, 2]")]
     elif case == "serve-truncated":
         case = ["serve", "spectrum", "--results", _write(tmp_path / "r.json", '{"k": [1,')]
+    elif case == "serve-npz":
+        case = ["serve", "spectrum", "--results", _write(tmp_path / "r.npz", "PK\x03\x04cut")]
     elif case == "run-out-file":
         case = ["run", "20_guarded", "--out", _write(tmp_path / "f.txt", "keep me")]
     monkeypatch.setenv("LABKIT_NOTEBOOKS", str(nb_dir))
