@@ -441,6 +441,9 @@ def run_notebook(
         )
     except Exception as exc:  # kernel died, timeout, bad notebook
         error = NotebookError(f"{name}: execution failed: {type(exc).__name__}: {exc}")
+    except BaseException:  # Ctrl-C: leave no temporary file behind, touch nothing else
+        tmp.unlink(missing_ok=True)
+        raise
     seconds = time.perf_counter() - start
 
     failed = out / f"{name}.failed.ipynb"
