@@ -152,7 +152,8 @@ def gaussian_random_field(
     k2 = _periodic_k_squared(shape, dtype).to(noise.device)
     amp = spectral_amplitude(k2, alpha=alpha, tau=tau, sigma=sigma) * math.sqrt(n_points)
     dims = tuple(range(1, len(shape) + 1))
-    return torch.fft.ifftn(torch.fft.fftn(noise, dim=dims) * amp, dim=dims).real
+    field = torch.fft.ifftn(torch.fft.fftn(noise, dim=dims) * amp, dim=dims).real
+    return _check_field(field, alpha, tau, sigma)
 
 
 def _cosine_weights(n: int, dtype: torch.dtype) -> torch.Tensor:
@@ -218,7 +219,18 @@ def neumann_random_field(
         coeff = coeff.index_select(axis, index) * weights.view(view)
     dims = tuple(range(1, len(shape) + 1))
     field = torch.fft.fftn(coeff, dim=dims).real
-    return field[(slice(None), *(slice(0, n) for n in shape))].contiguous()
+    field = field[(slice(None), *(slice(0, n) for n in shape))].contiguous()
+    return _check_field(field, alpha, tau, sigma)
+
+
+def _check_field(field: torch.Tensor, alpha: float, tau: float, sigma: float) -> torch.Tensor:
+    """Return ``field``, or say which spectrum parameters made it overflow the float range."""
+    if not bool(torch.isfinite(field).all()):
+        raise ValueError(
+            f"alpha={alpha}, tau={tau} and sigma={sigma} give a field beyond the range of "
+            f"{field.dtype}; use a smaller sigma or tau ** -alpha"
+        )
+    return field
 
 
 def darcy_coefficient(
