@@ -118,3 +118,16 @@ def test_a_valid_cache_in_a_read_only_folder_is_read(tmp_path, read_only, monkey
 def test_huge_requests_are_refused_before_allocating(call, argument):
     with pytest.raises(ValueError, match=rf"^{argument}=.* implies .* [GT]B, more than the"):
         call()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"alpha": 0.1, "tau": 1e-200}, "give a field beyond the range"),
+        ({"alpha": 144.0, "tau": 141.0}, "range"),
+    ],
+)
+def test_spectrum_parameters_that_overflow_are_named(kwargs, match):
+    for draw in (gaussian_random_field, neumann_random_field):
+        with pytest.raises(ValueError, match=rf"alpha={kwargs['alpha']}.*{match}"):
+            draw((8, 8), seed=0, **kwargs)
