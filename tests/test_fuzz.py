@@ -131,7 +131,7 @@ def test_darcy_solve(a, f, method):
 @PROFILE
 @given(
     problem=st.sampled_from(["darcy", "burgers", "heat", 3]),
-    n=small_ints,
+    n=st.one_of(st.integers(-1, 2), junk),  # a Burgers sample costs ~0.1-1 s: keep n small
     resolution=st.one_of(st.integers(-1, 12), st.just(80_001), junk),
     seed=small_ints,
 )
