@@ -125,9 +125,10 @@ def test_huge_requests_are_refused_before_allocating(call, argument):
     [
         ({"alpha": 0.1, "tau": 1e-200}, "give a field beyond the range"),
         ({"alpha": 144.0, "tau": 141.0}, "range"),
+        ({"alpha": 1.0, "tau": 1.3e154}, "tau must be at most"),
     ],
 )
 def test_spectrum_parameters_that_overflow_are_named(kwargs, match):
     for draw in (gaussian_random_field, neumann_random_field):
-        with pytest.raises(ValueError, match=rf"alpha={kwargs['alpha']}.*{match}"):
+        with pytest.raises(ValueError, match=match):
             draw((8, 8), seed=0, **kwargs)

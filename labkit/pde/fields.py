@@ -55,6 +55,8 @@ def _check_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
 def _check_spectrum(alpha: float, tau: float, sigma: float | None, dim: int) -> float:
     check_positive("alpha", alpha)
     check_positive("tau", tau)
+    if tau > 1e100:  # tau ** 2 enters the spectrum: keep it inside the float range
+        raise ValueError(f"tau must be at most 1e100 (an inverse length scale), got {tau}")
     if sigma is None:
         return default_sigma(alpha, tau, dim)
     return float(check_positive("sigma", sigma))
