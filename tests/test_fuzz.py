@@ -11,6 +11,7 @@ other exception, a NaN in a result or a wrong shape fails the test and hypothesi
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def outcome(call, names: tuple[str, ...]):
         return call()
     except (ValueError, TypeError) as err:
         message = str(err)
-        assert any(name in message for name in names), (
+        assert any(re.search(rf"\b{re.escape(name)}\b", message) for name in names), (
             f"{type(err).__name__} names none of {names}: {message}"
         )
         return None
@@ -132,7 +133,9 @@ def test_darcy_solve(a, f, method):
 @given(
     problem=st.sampled_from(["darcy", "burgers", "heat", 3]),
     n=st.one_of(st.integers(-1, 2), junk),  # a Burgers sample costs ~0.1-1 s: keep n small
-    resolution=st.one_of(st.integers(-1, 12), st.just(80_001), junk),
+    # 10**9 is refused by the memory check for every problem (a Burgers set at 80 001 points
+    # fits in memory and is a legitimate, minutes-long request)
+    resolution=st.one_of(st.integers(-1, 12), st.just(10**9), junk),
     seed=small_ints,
 )
 def test_make_dataset(problem, n, resolution, seed):

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -132,3 +133,10 @@ def test_spectrum_parameters_that_overflow_are_named(kwargs, match):
     for draw in (gaussian_random_field, neumann_random_field):
         with pytest.raises(ValueError, match=match):
             draw((8, 8), seed=0, **kwargs)
+
+
+def test_darcy_solve_on_an_empty_batch_is_named():
+    from labkit.pde import darcy
+
+    with pytest.raises(ValueError, match=r"a must hold at least one coefficient, got shape \(0,"):
+        darcy.solve(np.ones((0, 5, 5)))

@@ -422,7 +422,10 @@ def make_dataset(
             warnings.warn(f"damaged cache file {path} regenerated", RuntimeWarning, stacklevel=2)
         if not writable:
             path = None  # a shared read-only cache: use the data, leave the folder alone
-    inputs, targets = _GENERATORS[problem](n, resolution, seed, p, progress, device)
+    try:
+        inputs, targets = _GENERATORS[problem](n, resolution, seed, p, progress, device)
+    except ValueError as err:  # the solver's words, put in terms of this request
+        raise ValueError(f"{problem} at resolution={resolution}: {err}") from err
     inputs = inputs.to(device="cpu", dtype=torch.float32).contiguous()
     targets = targets.to(device="cpu", dtype=torch.float32).contiguous()
     if path is not None:
