@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch, installed before anything else so no dependency pulls a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: lab test install lint book clean
+.PHONY: lab test install lint book clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+# Property-based tests with many examples per entry point (make test runs a few of each).
+FUZZ_EXAMPLES ?= 400
+fuzz: $(STAMP)
+	LABKIT_FUZZ=fuzz LABKIT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py \
+		-q -p no:cacheprovider --hypothesis-show-statistics -o faulthandler_timeout=600
 
 # The course website: student/instructor versions, notebooks executed at their defaults, HTML.
 book: $(STAMP)

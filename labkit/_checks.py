@@ -17,12 +17,14 @@ ValueError: nu must be positive, got -1.0
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "check_allocation",
     "check_choice",
     "check_finite",
     "check_int",
@@ -91,3 +93,46 @@ def check_finite(name: str, array: Any) -> Any:
     if not np.all(np.isfinite(np.asarray(array))):
         raise ValueError(f"{name} must be finite, got NaN or inf entries")
     return array
+
+
+def memory_limit() -> int:
+    """Bytes that one request may claim: ``$LABKIT_MAX_BYTES`` if set, else the machine's RAM."""
+    env = os.environ.get("LABKIT_MAX_BYTES")
+    if env:
+        return int(float(env))
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX
+        return 64 * 2**30
+
+
+def _size(n_bytes: float) -> str:
+    for unit, scale in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{int(n_bytes)} bytes"
+
+
+def check_allocation(name: str, value: Any, n_bytes: float, *, what: str = "arrays") -> Any:
+    """Refuse, before allocating, a request whose ``n_bytes`` exceed :func:`memory_limit`.
+
+    ``name`` and ``value`` are the argument that sets the size (named in the message), ``what``
+    says what would be allocated. Returns ``value``.
+
+    Examples
+    --------
+    >>> check_allocation("shape", (64, 64), 64 * 64 * 8)
+    (64, 64)
+    >>> check_allocation("shape", (100_000, 100_000), 1e10 * 16, what="a complex field")
+    Traceback (most recent call last):
+    ...
+    ValueError: shape=(100000, 100000) implies a complex field of 149.0 GB, more than the ...
+    """
+    limit = memory_limit()
+    if not math.isfinite(n_bytes) or n_bytes > limit:
+        raise ValueError(
+            f"{name}={value!r} implies {what} of {_size(n_bytes)}, more than the "
+            f"{_size(limit)} this machine has; use a smaller {name} "
+            "(or set LABKIT_MAX_BYTES to allow more)"
+        )
+    return value

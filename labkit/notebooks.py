@@ -38,6 +38,7 @@ __all__ = [
     "MIMETYPE",
     "NotebookError",
     "NotebookRun",
+    "check_outputs",
     "check_records",
     "declared_parameters",
     "find_notebook",
@@ -46,6 +47,7 @@ __all__ = [
     "notebook_info",
     "packaged_lab",
     "parse_parameter",
+    "read_notebook",
     "read_records",
     "record",
     "recorded",
@@ -138,10 +140,8 @@ def recorded() -> dict[str, Any]:
 
 def read_records(nb: Any) -> dict[str, Any]:
     """Collect the recorded values from an executed notebook (a path or an ``nbformat`` node)."""
-    import nbformat
-
     if isinstance(nb, (str, os.PathLike)):
-        nb = nbformat.read(nb, as_version=4)
+        nb = read_notebook(nb)
     values: dict[str, Any] = {}
     for cell in nb.cells:
         for output in cell.get("outputs", []):
@@ -226,6 +226,35 @@ def find_notebook(name: str, directory: str | os.PathLike | None = None) -> Path
     raise NotebookError(f"unknown notebook {name!r}; known notebooks: {known}")
 
 
+def read_notebook(path: str | os.PathLike) -> Any:
+    """Read a notebook file, or raise :class:`NotebookError` naming the file and what is wrong.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> bad = pathlib.Path(tempfile.mkdtemp()) / "x.ipynb"
+    >>> _ = bad.write_text("not json")
+    >>> read_notebook(bad)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    labkit.notebooks.NotebookError: notebook file '...x.ipynb' is not a valid notebook ...
+    """
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+        cells = nb.cells
+    except Exception as exc:  # noqa: BLE001 - JSON, schema and encoding errors alike
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise NotebookError(
+            f"notebook file {str(path)!r} is not a valid notebook "
+            f"({type(exc).__name__}: {reason}); restore it from git or re-save it in Jupyter"
+        ) from None
+    if not isinstance(cells, list):
+        raise NotebookError(f"notebook file {str(path)!r} is not a valid notebook (no cells)")
+    return nb
+
+
 def _parameters_cell(nb: Any) -> Any | None:
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
@@ -241,14 +270,19 @@ def declared_parameters(path: str | os.PathLike) -> dict[str, Any]:
     NotebookError
         When the notebook has no cell tagged ``parameters``.
     """
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     cell = _parameters_cell(nb)
     if cell is None:
         raise NotebookError(f"{Path(path).name} has no code cell tagged 'parameters'")
     values: dict[str, Any] = {}
-    for node in ast.parse(cell.source).body:
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError as exc:
+        raise NotebookError(
+            f"{Path(path).name}: the parameters cell is not valid Python "
+            f"(line {exc.lineno}: {exc.msg}); fix it in Jupyter"
+        ) from None
+    for node in tree.body:
         targets = []
         if isinstance(node, ast.Assign):
             targets, value = node.targets, node.value
@@ -265,10 +299,9 @@ def declared_parameters(path: str | os.PathLike) -> dict[str, Any]:
 
 def notebook_info(path: str | os.PathLike) -> dict[str, Any]:
     """The ``labkit`` block of a notebook's metadata (``purpose``, ``checks``, ...)."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    return dict(nb.metadata.get("labkit", {}))
+    nb = read_notebook(path)
+    labkit = nb.metadata.get("labkit", {})
+    return dict(labkit) if isinstance(labkit, dict) else {}
 
 
 def parse_parameter(name: str, text: str, default: Any) -> Any:
@@ -408,6 +441,7 @@ def run_notebook(
         raise NotebookError(f"out_dir {str(out)!r} is not writable")
     final = out / f"{name}.ipynb"
     results_file = out / f"{name}.results.json"
+    check_outputs(nb_path, out)
     fd, tmp_name = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".ipynb")
     os.close(fd)
     tmp = Path(tmp_name)
@@ -437,21 +471,23 @@ def run_notebook(
         )
     except Exception as exc:  # kernel died, timeout, bad notebook
         error = NotebookError(f"{name}: execution failed: {type(exc).__name__}: {exc}")
+    except BaseException:  # Ctrl-C: leave no temporary file behind, touch nothing else
+        tmp.unlink(missing_ok=True)
+        raise
     seconds = time.perf_counter() - start
 
-    if tmp.exists() and tmp.stat().st_size > 0:
-        import nbformat
-
-        nb = nbformat.read(tmp, as_version=4)
-        results = read_records(nb)
-        nb.metadata.setdefault("labkit", {})["records"] = results
-        nbformat.write(nb, tmp)
-        os.replace(tmp, final)
-    else:
+    failed = out / f"{name}.failed.ipynb"
+    try:
+        executed = _read_executed(tmp)
+    finally:
         tmp.unlink(missing_ok=True)
-        results = {}
     if error is not None:
+        # The good pair of a previous run stays whole; the failed notebook gets its own name.
+        if executed is not None:
+            _write_notebook(failed, executed, read_records(executed))
+            error = NotebookError(f"{error} (executed notebook kept as {failed})")
         raise error
+    results = read_records(executed) if executed is not None else {}
     payload = {
         "notebook": name,
         "parameters": params,
@@ -459,8 +495,87 @@ def run_notebook(
         "records": results,
     }
     text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
-    atomic_write(results_file, lambda fh: fh.write(text.encode()))
+    _write_pair(final, executed, results, results_file, text)
+    failed.unlink(missing_ok=True)  # a stale failure of this notebook no longer describes it
     return NotebookRun(name, final, results_file, results, params, seconds)
+
+
+def _written_by_run(path: Path) -> bool:
+    """Whether ``path`` is an output of :func:`run_notebook` (so a new run may replace it)."""
+    try:
+        if path.suffix == ".json":
+            data = json.loads(path.read_text())
+            return isinstance(data, dict) and {"notebook", "records"} <= set(data)
+        nb = read_notebook(path)
+    except (OSError, ValueError, NotebookError):
+        return False
+    labkit = nb.metadata.get("labkit", {})
+    return "papermill" in nb.metadata and isinstance(labkit, dict) and "records" in labkit
+
+
+def check_outputs(source: str | os.PathLike, out_dir: str | os.PathLike) -> None:
+    """Raise :class:`NotebookError` if running ``source`` into ``out_dir`` would replace the
+    source notebook itself or a file that ``labkit run`` did not write."""
+    source, out = Path(source), Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NotebookError(f"out_dir {str(out)!r} is a file, not a folder; give a folder")
+    name = source.stem
+    for path in (out / f"{name}.ipynb", out / f"{name}.failed.ipynb", out / f"{name}.results.json"):
+        if not path.exists():
+            continue
+        if path.resolve() == source.resolve() or not _written_by_run(path):
+            raise NotebookError(
+                f"out_dir already holds {path.name}, which labkit run did not write; refusing "
+                "to overwrite it: choose another out_dir (--out)"
+            )
+
+
+def _read_executed(path: Path) -> Any | None:
+    """The executed notebook papermill left at ``path`` (``None`` when it wrote nothing)."""
+    import nbformat
+
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - a half-written notebook is as good as none
+        return None
+
+
+def _write_notebook(path: Path, nb: Any, results: dict[str, Any]) -> Path:
+    """Write ``nb`` (with its records in the metadata) to ``path`` atomically, mode 0644."""
+    import nbformat
+
+    nb.metadata.setdefault("labkit", {})["records"] = results
+    data = nbformat.writes(nb).encode()
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
+def _write_pair(
+    notebook: Path, nb: Any | None, results: dict[str, Any], results_file: Path, text: str
+) -> None:
+    """Swap in the executed notebook and its results together: both or neither.
+
+    Both files are written whole under temporary names first; only then are the two renames
+    done, back to back, so a failure before them leaves the previous pair untouched.
+    """
+    import nbformat
+
+    staged: list[tuple[Path, Path]] = []
+    try:
+        items = [(results_file, text.encode())]
+        if nb is not None:
+            nb.metadata.setdefault("labkit", {})["records"] = results
+            items.append((notebook, nbformat.writes(nb).encode()))
+        for path, data in items:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.staged")
+            atomic_write(tmp, lambda fh, data=data: fh.write(data))
+            staged.append((tmp, path))
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -100,7 +100,8 @@ def test_failing_cell_is_named_and_exit_is_nonzero(nb_dir, tmp_path):
     assert result.returncode == 1
     assert "cell 2" in result.stderr and "ZeroDivisionError" in result.stderr
     assert "Traceback" not in result.stderr
-    assert (tmp_path / "11_broken.ipynb").exists(), "the executed notebook is kept for reading"
+    assert (tmp_path / "11_broken.failed.ipynb").exists(), "the executed notebook is kept"
+    assert not (tmp_path / "11_broken.ipynb").exists(), "a failed run is named as failed"
     assert not (tmp_path / "11_broken.results.json").exists()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import torch
@@ -194,3 +195,55 @@ def restrict(
         raise ValueError(f"names must be a non-empty subset of the parameter names, got {names}")
     fixed = {k: v.detach() for k, v in params.items() if k not in names}
     return _Restricted(loss_fn, fixed), {k: params[k] for k in names}
+
+
+def checked_loss(loss_fn: LossClosure, params: Mapping[str, torch.Tensor]) -> float:
+    """The loss at ``params``, refusing what would make every derived value NaN or meaningless.
+
+    Raises ``ValueError`` naming the parameter or data batch that holds NaN/inf, or the data
+    whose inputs do not fit the model, and ``TypeError`` when ``loss`` does not return a scalar.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Linear(3, 1)
+    >>> loss_fn, params = loss_closure(net, torch.nn.functional.mse_loss,
+    ...                                (torch.randn(4, 2), torch.randn(4, 1)))
+    >>> checked_loss(loss_fn, params)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: data: inputs of shape (4, 2) do not fit the model (Linear): ...
+    """
+    for name, value in params.items():
+        if not bool(torch.isfinite(value.detach()).all()):
+            raise ValueError(
+                f"params[{name!r}] holds NaN or inf entries, so every loss computed from it "
+                "would be NaN; reload or re-initialise the model"
+            )
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for i, (x, y) in enumerate(loss_fn.batches()):
+            if not (bool(torch.isfinite(x).all()) and bool(torch.isfinite(y).all())):
+                raise ValueError(f"data batch {i} holds NaN or inf entries; clean the data")
+            try:
+                value = loss_fn.batch_loss(params, (x, y))
+            except RuntimeError as err:
+                reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+                raise ValueError(
+                    f"data: inputs of shape {tuple(x.shape)} do not fit the model "
+                    f"({type(loss_fn.model).__name__}): {reason}"
+                ) from err
+            if not isinstance(value, torch.Tensor) or value.numel() != 1:
+                got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value)
+                raise TypeError(
+                    f"loss must return a scalar tensor, got {got}; reduce it (e.g. .mean())"
+                )
+            total += len(x) * float(value)
+            count += len(x)
+    if count == 0:
+        raise ValueError("data must hold at least one batch, got an empty loader")
+    if not math.isfinite(total / count):
+        raise ValueError(
+            "loss is NaN or inf at the origin for finite parameters and data; check the loss"
+        )
+    return total / count

@@ -44,6 +44,11 @@ def check_params(params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for name, p in params.items():
         if not isinstance(p, torch.Tensor) or not p.is_floating_point():
             raise TypeError(f"params[{name!r}] must be a floating-point tensor")
+        if not bool(torch.isfinite(p.detach()).all()):
+            raise ValueError(
+                f"params[{name!r}] holds NaN or inf entries, so every Hessian product would be "
+                "NaN; reload or re-initialise the model"
+            )
         if not p.requires_grad:
             raise ValueError(
                 f"params[{name!r}] does not require grad; pass only trainable parameters "

@@ -17,7 +17,7 @@ from torch.func import functional_call, vmap
 
 from labkit._checks import check_choice, check_int, check_positive
 
-from .closure import Batch, loss_closure
+from .closure import Batch, checked_loss, loss_closure
 from .directions import NORMALIZATIONS, check_direction, random_direction
 from .first_layer import split_first_layer
 from .mlp_plane import MLPPlane, mlp_plane
@@ -95,10 +95,15 @@ class SurfaceResult:
 
 
 def _axes(grid, n_dirs: int) -> list[np.ndarray]:
-    if isinstance(grid, (tuple, list)) and grid and np.ndim(grid[0]) == 1:
-        axes = [np.asarray(g, dtype=np.float64) for g in grid]
-    else:
-        axes = [np.asarray(grid, dtype=np.float64)] * n_dirs
+    try:
+        if isinstance(grid, (tuple, list)) and grid and np.ndim(grid[0]) == 1:
+            axes = [np.asarray(g, dtype=np.float64) for g in grid]
+        else:
+            axes = [np.asarray(grid, dtype=np.float64)] * n_dirs
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"grid must be an array of coordinates (numbers), got {type(grid).__name__}"
+        ) from err
     if len(axes) != n_dirs or any(a.ndim != 1 or a.size == 0 for a in axes):
         raise ValueError(
             f"grid must be a 1-D array of coordinates or one per direction ({n_dirs}), "
@@ -351,8 +356,7 @@ def loss_surface(
     if chunk_size is not None:
         chunk_size = check_int("chunk_size", chunk_size, minimum=1)
     t0 = time.perf_counter()
-    with torch.no_grad():
-        origin_loss = float(loss_fn(origin))
+    origin_loss = checked_loss(loss_fn, origin)
     split = split_first_layer(loss_fn.model) if factor_first_layer else None
     plane = mlp_plane(split, loss_fn.loss, next(loss_fn.batches())[0])
     if plane is not None:
@@ -365,6 +369,14 @@ def loss_surface(
             loss_fn, origin, dirs, axes, split, chunk_size, memory_budget, vectorize
         )
         method = "vmap" if vectorize else "loop"
+    bad = ~np.isfinite(values)
+    if bad.any():
+        reach = max(float(np.max(np.abs(a))) for a in axes)
+        raise ValueError(
+            f"the loss is NaN or inf at {int(bad.sum())} of {values.size} grid points (the grid "
+            f"reaches |coordinate| = {reach:.3g}, the loss at the origin is {origin_loss:.3g}); "
+            "use a smaller grid"
+        )
     return SurfaceResult(
         coords=axes,
         loss=values,

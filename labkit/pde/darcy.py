@@ -181,6 +181,8 @@ def _check_coefficient(a: Any) -> tuple[torch.Tensor, bool, bool]:
         raise ValueError(f"a must have shape [B, n, n] or [n, n], got {tuple(tensor.shape)}")
     if tensor.shape[-1] < 3:
         raise ValueError(f"a must have at least 3 nodes per side, got {tensor.shape[-1]}")
+    if tensor.ndim == 3 and tensor.shape[0] == 0:
+        raise ValueError(f"a must hold at least one coefficient, got shape {tuple(tensor.shape)}")
     if not tensor.dtype.is_floating_point:
         raise TypeError(f"a must be a floating-point array, got {tensor.dtype}")
     check_finite("a", tensor)

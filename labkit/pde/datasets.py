@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from labkit._checks import check_choice, check_int, check_positive
+from labkit._checks import check_allocation, check_choice, check_int, check_positive
 from labkit._io import atomic_write
 
 __all__ = ["PDEDataset", "default_cache_dir", "make_dataset"]
@@ -317,15 +317,65 @@ def cache_key(problem: str, n: int, resolution: int, seed: int, params: dict) ->
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _prepare_cache_dir(cache_dir: str | os.PathLike) -> Path:
+def _prepare_cache_dir(cache_dir: str | os.PathLike) -> tuple[Path, bool]:
+    """The cache folder and whether it is writable; a shared read-only cache is fine to read."""
     path = Path(cache_dir)
+    if path.is_dir() and os.access(path, os.R_OK | os.X_OK):
+        if not os.access(path, os.W_OK):
+            return path, False
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
             pass
     except OSError as err:
-        raise ValueError(f"cache_dir {str(path)!r} is not a writable folder: {err}") from err
-    return path
+        if path.is_dir() and os.access(path, os.R_OK | os.X_OK):
+            return path, False
+        raise ValueError(
+            f"cache_dir {str(path)!r} is neither a readable folder nor can it be created: {err}"
+        ) from err
+    return path, True
+
+
+def _expected_shapes(problem: str, n: int, resolution: int, p: dict) -> tuple[tuple, tuple]:
+    """The shapes of ``inputs`` and ``targets`` that a request asks for."""
+    if problem == "darcy":
+        shape = (n, 1, resolution, resolution)
+        return shape, shape
+    if problem == "burgers":
+        return (n, 1, resolution), (n, 1, resolution)
+    return (n, p["t_in"], resolution, resolution), (n, p["t_out"], resolution, resolution)
+
+
+def _mismatch(stored: Any, expected: tuple[tuple, tuple]) -> str | None:
+    """Why the loaded content is not what was asked (``None`` when it is)."""
+    if not isinstance(stored, dict):
+        return f"it holds a {type(stored).__name__}, not a dict of tensors"
+    for key, shape in zip(("inputs", "targets"), expected, strict=True):
+        value = stored.get(key)
+        if not isinstance(value, torch.Tensor):
+            return f"{key!r} is not a tensor"
+        if tuple(value.shape) != shape:
+            return f"{key!r} has shape {tuple(value.shape)}, the request needs {shape}"
+        if value.dtype != torch.float32:
+            return f"{key!r} has dtype {value.dtype}, expected torch.float32"
+        if not bool(torch.isfinite(value).all()):
+            return f"{key!r} holds NaN or inf entries"
+    return None
+
+
+def _check_size(problem: str, n: int, resolution: int, p: dict) -> None:
+    """Refuse, before generating, a request that would need more memory than the machine has."""
+    fine = p["solve_resolution"]
+    name, value = ("resolution", resolution) if fine == resolution else ("solve_resolution", fine)
+    if problem == "darcy":
+        # coefficient + solution in float64, plus the stored float32 pair
+        n_bytes = n * (16.0 * fine**2 + 8.0 * resolution**2)
+    elif problem == "burgers":
+        n_bytes = n * (32.0 * fine + 8.0 * resolution)
+    else:
+        records = p["t_in"] + p["t_out"]
+        n_bytes = n * (32.0 * fine**2 + 12.0 * records * resolution**2)
+    check_allocation(name, value, n_bytes, what=f"a {problem} set of {n} sample(s)")
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
@@ -421,29 +471,46 @@ def make_dataset(
     p = resolve_params(problem, resolution, params)
     if progress is None:
         progress = n >= 256
+    _check_size(problem, n, resolution, p)
     if client is not None and store is None:
         raise ValueError("client applies to a store; give store=PATH as well")
     path = None
     if store is not None:
         cache_dir = False
     if cache_dir is not False:
-        folder = _prepare_cache_dir(default_cache_dir() if cache_dir in (None, True) else cache_dir)
+        folder, writable = _prepare_cache_dir(
+            default_cache_dir() if cache_dir in (None, True) else cache_dir
+        )
         path = folder / f"{problem}-{cache_key(problem, n, resolution, seed, p)[:32]}.pt"
         stored = _read_verified(path)
         if stored is not None:
-            return PDEDataset(stored["inputs"], stored["targets"], problem, p)
-        if path.exists():
+            why = _mismatch(stored, _expected_shapes(problem, n, resolution, p))
+            if why is None:
+                return PDEDataset(stored["inputs"], stored["targets"], problem, p)
+            warnings.warn(
+                f"cache file {path} does not match the request ({why}); regenerated",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif path.exists():
             warnings.warn(f"damaged cache file {path} regenerated", RuntimeWarning, stacklevel=2)
-            path.unlink()
+        if not writable:
+            path = None  # a shared read-only cache: use the data, leave the folder alone
     if store is not None:
         from labkit.data import make_store, open_dataset
 
         make_store(problem, n, store, resolution=resolution, seed=seed, client=client,
                    progress=progress, device=device, **params)
         return open_dataset(store)
-    inputs, targets = make_samples(
-        problem, 0, n, resolution=resolution, seed=seed, params=p, progress=progress, device=device
-    )
+    try:
+        inputs, targets = make_samples(
+            problem, 0, n, resolution=resolution, seed=seed, params=p, progress=progress,
+            device=device,
+        )
+    except ValueError as err:  # the solver's words, put in terms of this request
+        raise ValueError(f"{problem} at resolution={resolution}: {err}") from err
+    inputs = inputs.to(device="cpu", dtype=torch.float32).contiguous()
+    targets = targets.to(device="cpu", dtype=torch.float32).contiguous()
     if path is not None:
         buffer = io.BytesIO()
         torch.save({"inputs": inputs, "targets": targets}, buffer)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from labkit._checks import check_int, check_positive
+from labkit._checks import check_allocation, check_int, check_positive
 
 __all__ = [
     "darcy_coefficient",
@@ -32,7 +32,16 @@ def default_sigma(alpha: float, tau: float, dim: int) -> float:
     >>> default_sigma(2.0, 3.0, 2)
     3.0
     """
-    return float(tau ** (0.5 * (2.0 * alpha - dim)))
+    try:
+        sigma = float(tau ** (0.5 * (2.0 * alpha - dim)))
+    except OverflowError:
+        sigma = math.inf
+    if not math.isfinite(sigma) or sigma == 0.0:
+        raise ValueError(
+            f"alpha={alpha} and tau={tau} give the default amplitude tau ** (alpha - {dim}/2) "
+            f"= {sigma}, outside the float range; pass sigma, or a smaller alpha or tau"
+        )
+    return sigma
 
 
 def _check_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -46,6 +55,8 @@ def _check_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
 def _check_spectrum(alpha: float, tau: float, sigma: float | None, dim: int) -> float:
     check_positive("alpha", alpha)
     check_positive("tau", tau)
+    if tau > 1e100:  # tau ** 2 enters the spectrum: keep it inside the float range
+        raise ValueError(f"tau must be at most 1e100 (an inverse length scale), got {tau}")
     if sigma is None:
         return default_sigma(alpha, tau, dim)
     return float(check_positive("sigma", sigma))
@@ -133,6 +144,8 @@ def gaussian_random_field(
     shape = _check_shape(shape)
     sigma = _check_spectrum(alpha, tau, sigma, len(shape))
     batch = check_int("batch", batch, minimum=1)
+    # noise (float64) and its complex spectrum: about 32 bytes a point
+    check_allocation("shape", shape, 32.0 * batch * math.prod(shape), what=f"{batch} field(s)")
     if not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating type, got {dtype}")
     noise = torch.randn((batch, *shape), generator=_generator(seed), dtype=torch.float64)
@@ -141,7 +154,8 @@ def gaussian_random_field(
     k2 = _periodic_k_squared(shape, dtype).to(noise.device)
     amp = spectral_amplitude(k2, alpha=alpha, tau=tau, sigma=sigma) * math.sqrt(n_points)
     dims = tuple(range(1, len(shape) + 1))
-    return torch.fft.ifftn(torch.fft.fftn(noise, dim=dims) * amp, dim=dims).real
+    field = torch.fft.ifftn(torch.fft.fftn(noise, dim=dims) * amp, dim=dims).real
+    return _check_field(field, alpha, tau, sigma)
 
 
 def _cosine_weights(n: int, dtype: torch.dtype) -> torch.Tensor:
@@ -188,6 +202,9 @@ def neumann_random_field(
     shape = _check_shape(shape)
     sigma = _check_spectrum(alpha, tau, sigma, len(shape))
     batch = check_int("batch", batch, minimum=1)
+    # the even extension doubles every axis before its complex FFT
+    n_bytes = 32.0 * batch * math.prod(shape) * 2 ** len(shape)
+    check_allocation("shape", shape, n_bytes, what=f"{batch} field(s)")
     noise = torch.randn((batch, *shape), generator=_generator(seed), dtype=torch.float64)
     noise = noise.to(device=device, dtype=dtype)
     dev = noise.device
@@ -204,7 +221,18 @@ def neumann_random_field(
         coeff = coeff.index_select(axis, index) * weights.view(view)
     dims = tuple(range(1, len(shape) + 1))
     field = torch.fft.fftn(coeff, dim=dims).real
-    return field[(slice(None), *(slice(0, n) for n in shape))].contiguous()
+    field = field[(slice(None), *(slice(0, n) for n in shape))].contiguous()
+    return _check_field(field, alpha, tau, sigma)
+
+
+def _check_field(field: torch.Tensor, alpha: float, tau: float, sigma: float) -> torch.Tensor:
+    """Return ``field``, or say which spectrum parameters made it overflow the float range."""
+    if not bool(torch.isfinite(field).all()):
+        raise ValueError(
+            f"alpha={alpha}, tau={tau} and sigma={sigma} give a field beyond the range of "
+            f"{field.dtype}; use a smaller sigma or tau ** -alpha"
+        )
+    return field
 
 
 def darcy_coefficient(

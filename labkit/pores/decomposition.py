@@ -314,6 +314,11 @@ def simulate_decomposition(
     for name, values in state.items():
         if values.shape != (graph.n_nodes,):
             raise ValueError(f"initial[{name!r}] must have shape ({graph.n_nodes},)")
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError(
+                f"initial[{name!r}] must hold finite, non-negative masses; got NaN, inf or "
+                "negative entries"
+            )
 
     volumes = graph.volumes
     laplacian = diffusion_operator(graph, params.diffusion)

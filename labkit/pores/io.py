@@ -33,7 +33,14 @@ def check_voxel_size(voxel_size) -> tuple[float, float, float]:
     check_type("voxel_size", voxel_size, (tuple, list, np.ndarray))
     if len(voxel_size) != 3:
         raise ValueError(f"voxel_size must be a number or 3 numbers, got {len(voxel_size)}")
-    return tuple(float(check_positive(f"voxel_size[{i}]", v)) for i, v in enumerate(voxel_size))
+    sizes = tuple(float(check_positive(f"voxel_size[{i}]", v)) for i, v in enumerate(voxel_size))
+    volume = sizes[0] * sizes[1] * sizes[2]
+    if not 0.0 < volume < 1e300:
+        raise ValueError(
+            f"voxel_size {sizes} gives a voxel volume of {volume}, outside the float range; "
+            "give the voxel size in a unit that keeps it near 1 (e.g. micrometres)"
+        )
+    return sizes
 
 
 @dataclass
@@ -138,7 +145,15 @@ def load_tiff(path: str | os.PathLike, voxel_size=1.0) -> Volume:
 
     path = _check_path(path)
     voxel_size = check_voxel_size(voxel_size)
-    data = _check_3d("path", np.asarray(tifffile.imread(path)))
+    try:
+        data = np.asarray(tifffile.imread(path))
+    except Exception as err:  # noqa: BLE001 - tifffile raises many kinds for bad files
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+        raise ValueError(
+            f"path {str(path)!r} is not a readable TIFF stack (truncated, damaged or not a "
+            f"TIFF: {type(err).__name__}: {reason}); export the volume again"
+        ) from None
+    data = _check_3d("path", data)
     return Volume(data=data, voxel_size=voxel_size, source=str(path))
 
 
@@ -155,4 +170,26 @@ def save_npy(path: str | os.PathLike, volume: np.ndarray) -> Path:
     check_type("path", path, (str, os.PathLike))
     check_type("volume", volume, np.ndarray)
     path = Path(path)
+    if path.exists() and not _is_volume_npy(path):
+        raise ValueError(
+            f"path {str(path)!r} already exists and is not a .npy volume; refusing to overwrite "
+            "it: choose another path"
+        )
     return atomic_write(path, lambda fh: np.save(fh, volume, allow_pickle=False))
+
+
+def _is_volume_npy(path: Path) -> bool:
+    """Whether ``path`` is a ``.npy`` file holding a 3-D array (what :func:`save_npy` writes)."""
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }[version]
+            shape, _, _ = read(fh)
+    except Exception:  # noqa: BLE001 - anything unreadable is not ours
+        return False
+    return len(shape) == 3

@@ -50,6 +50,13 @@ def check_labels(labels, name: str = "labels") -> np.ndarray:
         raise ValueError(f"{name} must be non-negative (0 = solid), got {labels.min()}")
     if not labels.any():
         raise ValueError(f"{name} has no region: every voxel is 0 (solid)")
+    top = int(labels.max())
+    if top > labels.size:
+        # per-label tables are sized by the largest label: refuse before allocating them
+        raise ValueError(
+            f"{name} must run 1..n without gaps; its largest label {top} exceeds its "
+            f"{labels.size} voxels (skimage.segmentation.relabel_sequential fixes this)"
+        )
     return labels
 
 

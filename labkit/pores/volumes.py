@@ -55,6 +55,8 @@ def check_volume(volume, name: str = "volume") -> np.ndarray:
     check_type(name, volume, np.ndarray)
     if volume.ndim != 3:
         raise ValueError(f"{name} must be a 3-D array, got {volume.ndim} dimensions")
+    if volume.size == 0:
+        raise ValueError(f"{name} is empty (shape {volume.shape}): it needs at least one voxel")
     if volume.dtype != bool:
         if not (np.issubdtype(volume.dtype, np.number)):
             raise TypeError(f"{name} must be boolean or numeric, got dtype {volume.dtype}")
@@ -305,7 +307,14 @@ def binarize(
     if not np.issubdtype(grey.dtype, np.number) and grey.dtype != bool:
         raise TypeError(f"grey must be numeric, got dtype {grey.dtype}")
     check_choice("pore", pore, ("dark", "bright"))
+    if grey.size == 0:
+        raise ValueError(f"grey is empty (shape {grey.shape}): it needs at least one voxel")
     grey = grey.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(grey)):
+        raise ValueError("grey must be finite, got NaN or inf entries")
+    if not isinstance(threshold, (str, bool)) and isinstance(threshold, (int, float, np.number)):
+        if not np.isfinite(threshold):
+            raise ValueError(f"threshold must be finite or 'otsu', got {threshold!r}")
     if isinstance(threshold, str):
         check_choice("threshold", threshold, ("otsu",))
         if grey.min() == grey.max():

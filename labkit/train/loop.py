@@ -218,18 +218,72 @@ def evaluate(
         if device is not None
         else next((p.device for p in model.parameters()), torch.device("cpu"))
     )
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     loss = loss or LpLoss()
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size)
+    check_finite_model(model)
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad(), _autocast(device, amp):
-        for batch in loader:
-            x, y = to_device(_pair(batch), device)
-            total += float(loss(model(x).float(), y.float())) * x.shape[0]
-            count += x.shape[0]
-    model.train(was_training)
+    try:
+        with torch.no_grad(), _autocast(device, amp):
+            for index, batch in enumerate(loader):
+                x, y = _pair(batch)
+                check_finite_batch("data", index, x, y)
+                x, y = to_device((x, y), device)
+                try:
+                    pred = model(x)
+                except RuntimeError as err:
+                    raise ValueError(
+                        f"data: batch {index} input of shape {tuple(x.shape)} does not fit the "
+                        f"model: {str(err).splitlines()[0][:200]}"
+                    ) from err
+                if not bool(torch.isfinite(pred).all()):
+                    raise ValueError(
+                        f"model returned NaN or inf on finite batch {index} of data; "
+                        "check the model's weights and the scale of the inputs"
+                    )
+                value = scalar_loss(loss(pred.float(), y.float()))
+                total += float(value) * x.shape[0]
+                count += x.shape[0]
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("data is empty: evaluate needs at least one (input, target) sample")
     return total / count
+
+
+def check_finite_model(model: nn.Module) -> None:
+    """Raise ``ValueError`` naming the first parameter of ``model`` that holds NaN or inf."""
+    for name, param in model.named_parameters():
+        if not bool(torch.isfinite(param.detach()).all()):
+            raise ValueError(
+                f"model parameter {name!r} holds NaN or inf entries; reload a good checkpoint "
+                "or re-initialise the model"
+            )
+
+
+def check_finite_batch(name: str, index: int, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Raise ``ValueError`` when batch ``index`` of ``name`` holds NaN or inf entries."""
+    if not (bool(torch.isfinite(x).all()) and bool(torch.isfinite(y).all())):
+        raise ValueError(
+            f"{name}: batch {index} has NaN or inf entries in its input or target; "
+            "clean the data or drop those samples"
+        )
+
+
+def scalar_loss(value: Any) -> torch.Tensor:
+    """Return ``value`` if it is a one-element tensor, else raise ``TypeError`` naming ``loss``."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"loss must return a tensor, got {type(value).__name__}")
+    if value.numel() != 1:
+        raise TypeError(
+            f"loss must return a scalar tensor, got shape {tuple(value.shape)}; reduce it "
+            "(e.g. with .mean()) or use reduction='mean'"
+        )
+    return value.reshape(())
 
 
 def fit(
@@ -382,7 +436,7 @@ def fit(
     def one_micro_batch(micro_pair: Sequence[torch.Tensor], weight: float) -> torch.Tensor:
         x, y = micro_pair
         with _autocast(device, amp):
-            value = loss_fn(net(x).float(), y.float())
+            value = scalar_loss(loss_fn(net(x).float(), y.float()))
         (weight * value).backward()
         return value
 

@@ -40,6 +40,8 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor, dim: int | None) -> in
     grid_dims = pred.ndim - 2 if dim is None else dim
     if grid_dims < 1 or pred.ndim < grid_dims + 1:
         raise ValueError(f"pred must have shape [batch, channels, *grid], got {tuple(pred.shape)}")
+    if pred.numel() == 0:
+        raise ValueError(f"pred must not be empty, got shape {tuple(pred.shape)}")
     return grid_dims
 
 

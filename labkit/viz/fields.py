@@ -45,8 +45,12 @@ def relative_l2(prediction: np.ndarray, truth: np.ndarray) -> float:
     >>> relative_l2(np.array([3.0, 4.0]), np.array([0.0, 4.0]))
     0.75
     """
-    num = float(np.linalg.norm(np.ravel(prediction - truth)))
-    den = float(np.linalg.norm(np.ravel(truth)))
+    diff, truth = np.ravel(prediction - truth), np.ravel(truth)
+    scale = max(float(np.max(np.abs(diff), initial=0.0)), float(np.max(np.abs(truth), initial=0.0)))
+    if 0.0 < scale < np.inf:  # scaled so that squares of large values do not overflow
+        diff, truth = diff / scale, truth / scale
+    num = float(np.linalg.norm(diff))
+    den = float(np.linalg.norm(truth))
     if den == 0.0:
         return 0.0 if num == 0.0 else float("inf")
     return num / den
