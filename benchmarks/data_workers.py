@@ -1,6 +1,7 @@
 """labkit.data: making a Darcy store with 2 Dask workers vs 1 worker (same machine, same store).
 
-Best of ``--repeat`` interleaved runs. Both clusters are started, and their workers have imported labkit, before timing
+Best of ``--repeat`` interleaved runs. Both clusters are started, and their workers have
+imported labkit, before timing
 (``labkit.cluster.dask_client(workers=k)``); the timed part is ``make_store`` from submission
 to the last recorded checksum. The two stores must hold the same bytes (checked).
 Prints ``ratio: X`` = 2-worker time / 1-worker time last (goal <= 0.6 on a quiet 2-core
@@ -55,8 +56,8 @@ def main() -> None:
         assert same, "the two stores differ"
     finally:
         shutil.rmtree(folder)
-    print(f"darcy {args.resolution}^2, {args.n} samples, best of {args.repeat}: 1 worker {one:.2f} s, "
-          f"2 workers {two:.2f} s, same bytes: {same}")
+    print(f"darcy {args.resolution}^2, {args.n} samples, best of {args.repeat}: "
+          f"1 worker {one:.2f} s, 2 workers {two:.2f} s, same bytes: {same}")
     print(f"ratio: {two / one:.3f}")
 
 
