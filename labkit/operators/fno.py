@@ -40,7 +40,7 @@ class ChannelLinear(nn.Module):
         else:
             bias = self.bias[None, :, None].expand(x.shape[0], -1, flat.shape[2])
             y = torch.baddbmm(bias, weight, flat)
-        return y.view(x.shape[0], -1, *x.shape[2:])
+        return y.view(x.shape[0], self.weight.shape[0], *x.shape[2:])
 
 
 class ChannelMLP(nn.Sequential):

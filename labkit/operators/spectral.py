@@ -44,6 +44,9 @@ def check_field(name: str, x: torch.Tensor, dim: int, channels: int | None = Non
         )
     if channels is not None and x.shape[1] != channels:
         raise ValueError(f"{name} must have {channels} channels (axis 1), got {x.shape[1]}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must hold at least one sample and grid point, got shape "
+                         f"{tuple(x.shape)}")
 
 
 class SpectralConv(nn.Module):
