@@ -59,7 +59,8 @@ class CopyReport:
 
 
 def lab_files(source: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Name in the copy -> file: the notebooks of ``source`` (default the lab's), the course file.
+    """Name in the copy -> file: the notebooks of ``source`` (default the lab's), those under its
+    ``experiments/`` (the notebooks that sweeps run), the course file.
 
     Examples
     --------
@@ -68,6 +69,7 @@ def lab_files(source: str | os.PathLike | None = None) -> dict[str, Path]:
     """
     folder = Path(source) if source is not None else notebook_dir()
     files = {p.name: p for p in list_notebooks(folder)}
+    files.update({f"experiments/{p.name}": p for p in sorted(folder.glob("experiments/*.ipynb"))})
     course = folder.parent / "course.toml"
     if course.is_file():
         files["course.toml"] = course
@@ -129,6 +131,7 @@ def copy_notebooks(
                 report.skipped.append(name)
                 continue
             bucket = report.updated
+        target.parent.mkdir(exist_ok=True)
         atomic_write(target, lambda fh, data=data: fh.write(data))
         manifest[name] = _sha256(data)
         bucket.append(name)

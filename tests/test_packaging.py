@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import labkit
-from labkit.notebooks import list_notebooks
+from labkit.notebooks import list_notebooks, notebook_dir
 from labkit.workcopy import COPY_MANIFEST, copy_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,8 +130,10 @@ def test_installed_wheel_lists_and_runs_the_notebooks(fresh):
     assert sorted(str(p.relative_to(lab)) for p in lab.rglob("*")) == before, "nothing written"
 
     copied = _run([str(cli), "notebooks", "copy", "mine"], env=env, cwd=work).stdout
-    assert f"{len(before) - 1} copied" in copied
-    for name in [p.name for p in list_notebooks()] + ["course.toml"]:
+    shipped = [p for p in lab.rglob("*") if p.is_file()]  # notebooks, experiments, course file
+    assert f"{len(shipped)} copied" in copied
+    experiments = [f"experiments/{p.name}" for p in notebook_dir().glob("experiments/*.ipynb")]
+    for name in [p.name for p in list_notebooks()] + experiments + ["course.toml"]:
         inner = "course.toml" if name == "course.toml" else f"notebooks/{name}"
         assert (work / "mine" / name).read_bytes() == (lab / inner).read_bytes()
     opened = _run([str(python), "-c", "from labkit.cli import lab_folder; print(lab_folder())"],
