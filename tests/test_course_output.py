@@ -121,3 +121,34 @@ def test_replace_folder_swaps_whole_folders(tmp_path):
     link.symlink_to(target)
     with pytest.raises(OutputFolderError, match="out_dir .* symbolic link"):
         check_output_folder(link)
+
+
+def test_without_renameat2_the_two_renames_keep_the_old_folder_on_failure(tmp_path, monkeypatch):
+    """The fallback of platforms without an atomic exchange: the old folder is moved aside, the
+    new one moved in, the old removed; if moving the new one in fails, the old is put back."""
+    import os
+
+    import labkit._io as io
+
+    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    target = tmp_path / "site"
+    replace_folder(target, lambda tmp: (tmp / "page.html").write_text("one"))
+    replace_folder(target, lambda tmp: (tmp / "page.html").write_text("two"))
+    assert (target / "page.html").read_text() == "two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"], "no .old/.new left"
+
+    real_replace = os.replace
+
+    def fail_moving_new_in(src, dst):
+        if ".new-" in str(src):
+            raise OSError("disk gone")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(io.os, "replace", fail_moving_new_in)
+    with pytest.raises(OSError, match="disk gone"):
+        replace_folder(target, lambda tmp: (tmp / "page.html").write_text("three"))
+    monkeypatch.setattr(io.os, "replace", real_replace)
+    assert (target / "page.html").read_text() == "two"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".site.old-")) == [
+        "site"
+    ]

@@ -139,9 +139,12 @@ def test_bad_inputs_give_one_clear_error_each(tmp_path, client):
     with pytest.raises(ValueError, match="inconsistent pages"):
         analyse(tmp_path / "stack.tif", tmp_path / "o5.zarr", client, progress=False)
     (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.txt").write_text("years of work")
     with pytest.raises(ValueError, match="exists"):
         analyse(solid, tmp_path / "mine", client, progress=False)
-    assert (tmp_path / "mine").is_dir()
+    with pytest.raises(ValueError, match="not written by labkit.pores.analyse"):
+        analyse(solid, tmp_path / "mine", client, progress=False, overwrite=True)
+    assert (tmp_path / "mine" / "thesis.txt").read_text() == "years of work"
     # nothing half-written is left behind by the failures
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "flat.zarr",
