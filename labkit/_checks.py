@@ -290,13 +290,15 @@ def as_batch(
     field_ndim: int,
     square: bool = False,
     min_size: int = 1,
+    item: str = "field",
 ) -> Batch:
     """Check a field (or a batch of fields) given as a torch tensor or numpy array.
 
     ``value`` has shape ``[B, *field]`` or ``[*field]`` with ``field_ndim`` axes in a field,
     a floating dtype and finite entries; ``square`` asks for equal last two axes and
-    ``min_size`` for at least that many points per axis. Returns a :class:`Batch` holding a
-    tensor with a batch axis (numpy input shares its memory).
+    ``min_size`` for at least that many points per axis; ``item`` names one field in the
+    message for an empty batch. Returns a :class:`Batch` holding a tensor with a batch axis
+    (numpy input shares its memory).
 
     Examples
     --------
@@ -325,7 +327,7 @@ def as_batch(
             f"{name} must have shape [B, {axes}] or [{axes}], got {tuple(tensor.shape)}"
         )
     if tensor.ndim == field_ndim + 1 and tensor.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one field, got shape {tuple(tensor.shape)}")
+        raise ValueError(f"{name} must hold at least one {item}, got shape {tuple(tensor.shape)}")
     if min(tensor.shape[-field_ndim:]) < min_size:
         raise ValueError(
             f"{name} must have at least {min_size} points per side, got {tuple(tensor.shape)}"

@@ -9,29 +9,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 
-from labkit._checks import check_finite, check_int, check_positive
+from labkit._checks import as_batch, check_int, check_positive
 from labkit.pde._etdrk4 import ETDRK4, check_bounded
 
 __all__ = ["simulate", "stable_dt"]
-
-
-def _as_batch(u0: Any) -> tuple[torch.Tensor, bool, bool]:
-    if isinstance(u0, np.ndarray):
-        tensor, is_torch = torch.from_numpy(u0), False
-    elif isinstance(u0, torch.Tensor):
-        tensor, is_torch = u0, True
-    else:
-        raise TypeError(f"u0 must be a torch.Tensor or numpy.ndarray, got {type(u0).__name__}")
-    if tensor.ndim not in (1, 2):
-        raise ValueError(f"u0 must have shape [B, n] or [n], got {tuple(tensor.shape)}")
-    if not tensor.dtype.is_floating_point:
-        raise TypeError(f"u0 must be floating point, got {tensor.dtype}")
-    check_finite("u0", tensor)
-    squeeze = tensor.ndim == 1
-    return (tensor.unsqueeze(0) if squeeze else tensor), is_torch, squeeze
 
 
 def check_resolved(name: str, field_hat: torch.Tensor, cutoff: torch.Tensor, tol: float = 1e-2):
@@ -96,14 +79,13 @@ def simulate(
     >>> u.shape, bool(u[-1].abs().max() < 1)
     (torch.Size([2, 64]), True)
     """
-    u, is_torch, squeeze = _as_batch(u0)
+    batch = as_batch("u0", u0, field_ndim=1, min_size=8)
+    u = batch.tensor
     check_positive("nu", nu)
     check_positive("t_final", t_final)
     n_records = check_int("n_records", n_records, minimum=1)
     check_positive("cfl", cfl)
     n = u.shape[-1]
-    if n < 8:
-        raise ValueError(f"u0 must have at least 8 grid points, got {n}")
     k = torch.fft.rfftfreq(n, d=1.0 / n, dtype=torch.float64).to(u.device)
     cutoff = k.abs() <= n / 3
     u_hat = torch.fft.rfft(u)
@@ -127,7 +109,4 @@ def simulate(
         values = torch.fft.irfft(u_hat, n=n)
         check_bounded(values, 2.0 * u_max + 1e-12, h, interval * (rec + 1))
         records.append(values)
-    out = torch.stack(records, dim=1)
-    if squeeze:
-        out = out[0]
-    return out if is_torch else out.cpu().numpy()
+    return batch.restore(torch.stack(records, dim=1))

@@ -20,7 +20,14 @@ import scipy.sparse
 import scipy.sparse.linalg
 import torch
 
-from labkit._checks import check_choice, check_finite, check_int, check_positive
+from labkit._checks import (
+    Batch,
+    as_batch,
+    check_choice,
+    check_finite,
+    check_int,
+    check_positive,
+)
 from labkit.pde.krylov import CoarseSpace, RecyclingCG, cg, greedy_similarity_order
 from labkit.pde.multigrid import Multigrid, coarse_coefficient, grid_sizes
 
@@ -167,29 +174,11 @@ def _band_pairs(p: torch.Tensor) -> torch.Tensor:
     )
 
 
-def _as_tensor(name: str, value: Any) -> tuple[torch.Tensor, bool]:
-    if isinstance(value, torch.Tensor):
-        return value, True
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(value), False
-    raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray, got {type(value).__name__}")
-
-
-def _check_coefficient(a: Any) -> tuple[torch.Tensor, bool, bool]:
-    tensor, is_torch = _as_tensor("a", a)
-    if tensor.ndim not in (2, 3) or tensor.shape[-1] != tensor.shape[-2]:
-        raise ValueError(f"a must have shape [B, n, n] or [n, n], got {tuple(tensor.shape)}")
-    if tensor.shape[-1] < 3:
-        raise ValueError(f"a must have at least 3 nodes per side, got {tensor.shape[-1]}")
-    if tensor.ndim == 3 and tensor.shape[0] == 0:
-        raise ValueError(f"a must hold at least one coefficient, got shape {tuple(tensor.shape)}")
-    if not tensor.dtype.is_floating_point:
-        raise TypeError(f"a must be a floating-point array, got {tensor.dtype}")
-    check_finite("a", tensor)
-    if bool((tensor <= 0).any()):
-        raise ValueError(f"a must be positive everywhere, got minimum {float(tensor.min())}")
-    squeeze = tensor.ndim == 2
-    return (tensor.unsqueeze(0) if squeeze else tensor), is_torch, squeeze
+def _check_coefficient(a: Any) -> Batch:
+    batch = as_batch("a", a, field_ndim=2, square=True, min_size=3, item="coefficient")
+    if bool((batch.tensor <= 0).any()):
+        raise ValueError(f"a must be positive everywhere, got minimum {float(batch.tensor.min())}")
+    return batch
 
 
 def _rhs(f: Any, a: torch.Tensor) -> torch.Tensor:
@@ -199,7 +188,11 @@ def _rhs(f: Any, a: torch.Tensor) -> torch.Tensor:
         if not np.isfinite(f):
             raise ValueError(f"f must be finite, got {f}")
         return torch.full((batch, (n - 2) ** 2), float(f), dtype=torch.float64, device=a.device)
-    tensor, _ = _as_tensor("f", f)
+    if not isinstance(f, (torch.Tensor, np.ndarray)):
+        raise TypeError(
+            f"f must be a number, torch.Tensor or numpy.ndarray, got {type(f).__name__}"
+        )
+    tensor = torch.from_numpy(f) if isinstance(f, np.ndarray) else f
     if tensor.shape not in ((n, n), (batch, n, n)):
         raise ValueError(
             f"f must be a number or have shape {(batch, n, n)} like a, got {tuple(tensor.shape)}"
@@ -211,13 +204,6 @@ def _rhs(f: Any, a: torch.Tensor) -> torch.Tensor:
 
 def _embed(interior: torch.Tensor, n: int) -> torch.Tensor:
     return torch.nn.functional.pad(interior.reshape(-1, n - 2, n - 2), (1, 1, 1, 1))
-
-
-def _return_like(u: torch.Tensor, like: torch.Tensor, is_torch: bool, squeeze: bool) -> Any:
-    u = u.to(dtype=like.dtype)
-    if squeeze:
-        u = u[0]
-    return u if is_torch else u.cpu().numpy()
 
 
 def _factorise(matrix: scipy.sparse.csc_matrix) -> scipy.sparse.linalg.SuperLU:
@@ -293,7 +279,8 @@ def solve(
     True
     """
     check_choice("method", method, ["direct", "multigrid", "cg", "recycled", "two-level"])
-    coeff, is_torch, squeeze = _check_coefficient(a)
+    batch = _check_coefficient(a)
+    coeff = batch.tensor
     if method in ("recycled", "two-level"):
         options = (
             dict(sort=True)
@@ -301,7 +288,7 @@ def solve(
             else dict(sort=False, recycle=False, coarse=COARSE_NODES)
         )
         u = solve_sequence(coeff, f, tol=tol, maxiter=maxiter, mean=mean, **options).u
-        return _return_like(u, coeff, is_torch, squeeze)
+        return batch.restore(u.to(coeff.dtype))
     check_positive("tol", tol)
     a64 = coeff.to(torch.float64)
     rhs = _rhs(f, a64)
@@ -321,7 +308,7 @@ def solve(
                 "raise maxiter"
             )
         interior = res.x
-    return _return_like(_embed(interior, n), coeff, is_torch, squeeze)
+    return batch.restore(_embed(interior, n).to(coeff.dtype))
 
 
 @dataclass
@@ -419,9 +406,10 @@ def solve_sequence(
     """
     check_positive("tol", tol)
     coarse = check_int("coarse", coarse, minimum=0)
-    coeff, _, squeeze = _check_coefficient(a)
-    if squeeze:
-        raise ValueError(f"a must have shape [S, n, n], got {tuple(coeff.shape)}")
+    batch = _check_coefficient(a)
+    if batch.single:
+        raise ValueError(f"a must have shape [S, n, n], got {tuple(a.shape)}")
+    coeff = batch.tensor
     a64 = coeff.to(torch.float64)
     rhs = _rhs(f, a64)
     op = DarcyOperator.from_coefficient(a64, mean)

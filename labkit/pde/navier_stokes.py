@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from labkit._checks import check_choice, check_finite, check_int, check_positive
+from labkit._checks import as_batch, check_choice, check_finite, check_int, check_positive
 from labkit.pde._etdrk4 import ETDRK4, check_bounded
 from labkit.pde.burgers import check_resolved
 
@@ -88,35 +88,21 @@ def stable_dt(speed: float, n: int, cfl: float = 0.5) -> float:
     return cfl / (n * max(speed, 1e-12))
 
 
-def _check_inputs(w0: Any, forcing: Any) -> tuple[torch.Tensor, torch.Tensor | None, bool, bool]:
-    if isinstance(w0, np.ndarray):
-        w, is_torch = torch.from_numpy(w0), False
-    elif isinstance(w0, torch.Tensor):
-        w, is_torch = w0, True
-    else:
-        raise TypeError(f"w0 must be a torch.Tensor or numpy.ndarray, got {type(w0).__name__}")
-    if w.ndim not in (2, 3) or w.shape[-1] != w.shape[-2]:
-        raise ValueError(f"w0 must have shape [B, n, n] or [n, n], got {tuple(w.shape)}")
-    if not w.dtype.is_floating_point:
-        raise TypeError(f"w0 must be floating point, got {w.dtype}")
-    if w.shape[-1] < 8:
-        raise ValueError(f"w0 must have at least 8 grid points per side, got {w.shape[-1]}")
-    check_finite("w0", w)
-    squeeze = w.ndim == 2
-    w = w.unsqueeze(0) if squeeze else w
+def _check_forcing(forcing: Any, w: torch.Tensor) -> torch.Tensor | None:
+    """``forcing`` as an ``[n, n]`` tensor in ``w``'s dtype and on its device, or ``None``."""
     n = w.shape[-1]
     if forcing is None:
-        return w, None, is_torch, squeeze
+        return None
     if isinstance(forcing, str):
         check_choice("forcing", forcing, ["fno"])
-        return w, fno_forcing(n, w.dtype, w.device), is_torch, squeeze
+        return fno_forcing(n, w.dtype, w.device)
     if isinstance(forcing, np.ndarray):
         forcing = torch.from_numpy(forcing)
     if not isinstance(forcing, torch.Tensor) or tuple(forcing.shape) != (n, n):
         shape = tuple(forcing.shape) if hasattr(forcing, "shape") else type(forcing).__name__
         raise ValueError(f"forcing must be None, 'fno' or an [{n}, {n}] field, got {shape}")
     check_finite("forcing", forcing)
-    return w, forcing.to(device=w.device, dtype=w.dtype), is_torch, squeeze
+    return forcing.to(device=w.device, dtype=w.dtype)
 
 
 def _classic_step(grid, w_hat, f_hat, nu, dt):
@@ -186,7 +172,9 @@ def simulate(
     >>> w.shape
     torch.Size([2, 5, 16, 16])
     """
-    w, f, is_torch, squeeze = _check_inputs(w0, forcing)
+    batch = as_batch("w0", w0, field_ndim=2, square=True, min_size=8)
+    w = batch.tensor
+    f = _check_forcing(forcing, w)
     check_positive("nu", nu)
     check_positive("t_final", t_final)
     n_records = check_int("n_records", n_records, minimum=1)
@@ -224,7 +212,4 @@ def simulate(
         values = torch.fft.irfft2(w_hat, s=(n, n))
         check_bounded(values, bound, h, interval * (rec + 1))
         records.append(values[:, :: n // m, :: n // m])
-    out = torch.stack(records, dim=1)
-    if squeeze:
-        out = out[0]
-    return out if is_torch else out.cpu().numpy()
+    return batch.restore(torch.stack(records, dim=1))
