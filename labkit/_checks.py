@@ -210,7 +210,7 @@ def check_binary_volume(name: str, volume: Any, *, ndim: int = 3) -> np.ndarray:
     >>> check_binary_volume("volume", np.full((2, 2, 2), 0.5))
     Traceback (most recent call last):
     ...
-    ValueError: volume must be binary (True = pore); got values other than 0 and 1 ...
+    ValueError: volume must be binary (0/1 or False/True); got values other than 0 and 1 ...
     """
     check_type(name, volume, np.ndarray)
     if volume.ndim != ndim:
@@ -222,7 +222,7 @@ def check_binary_volume(name: str, volume: Any, *, ndim: int = 3) -> np.ndarray:
         raise TypeError(f"{name} must be boolean or real numeric, got dtype {kind}")
     if not np.isin(volume, (0, 1)).all():
         raise ValueError(
-            f"{name} must be binary (True = pore); got values other than 0 and 1 — "
+            f"{name} must be binary (0/1 or False/True); got values other than 0 and 1 — "
             "use labkit.pores.binarize on grey-level data"
         )
     return volume.astype(bool)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from labkit._checks import check_labels
 from labkit.pores.io import check_voxel_size
 from labkit.pores.regions import (
     Contacts,
     RegionGraph,
     _face_areas,
-    check_labels,
     face_pairs,
     region_graph,
 )
@@ -72,7 +72,7 @@ def voxel_graph(volume: np.ndarray, voxel_size=1.0) -> RegionGraph:
 def inscribed_radii(volume: np.ndarray, labels: np.ndarray, voxel_size=1.0) -> np.ndarray:
     """Radius of the largest ball centred in each region and inscribed in the pore space."""
     volume = check_volume(volume)
-    labels = check_labels(labels)
+    labels = check_labels("labels", labels)
     voxel_size = check_voxel_size(voxel_size)
     distance = ndimage.distance_transform_edt(volume, sampling=voxel_size)
     n = int(labels.max())
@@ -95,7 +95,7 @@ def ball_graph(volume: np.ndarray, labels: np.ndarray, voxel_size=1.0) -> Region
     ('ball', 8)
     """
     voxel_size = check_voxel_size(voxel_size)
-    labels = check_labels(labels)
+    labels = check_labels("labels", labels)
     volume = check_volume(volume)
     if labels.shape != volume.shape:
         raise ValueError(f"labels shape {labels.shape} differs from volume shape {volume.shape}")
@@ -123,7 +123,7 @@ def node_of(fine: RegionGraph, coarse_labels: np.ndarray) -> np.ndarray:
     >>> node_of(voxel_graph(v), coarse).tolist()
     [0, 0, 1, 1]
     """
-    coarse_labels = check_labels(coarse_labels, "coarse_labels")
+    coarse_labels = check_labels("coarse_labels", coarse_labels)
     if coarse_labels.shape != fine.labels.shape:
         raise ValueError("coarse_labels and the fine graph's labels differ in shape")
     flat = fine.labels.ravel()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from labkit import _checks
 from labkit._checks import check_type
 from labkit.pores.io import check_voxel_size
 from labkit.pores.nearest import nearest_seed_labels
@@ -40,24 +41,17 @@ __all__ = [
 
 
 def check_labels(labels, name: str = "labels") -> np.ndarray:
-    """Return ``labels`` if it is a 3-D non-negative integer array with some non-zero label."""
-    check_type(name, labels, np.ndarray)
-    if labels.ndim != 3:
-        raise ValueError(f"{name} must be a 3-D array, got {labels.ndim} dimensions")
-    if not np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool:
-        raise TypeError(f"{name} must be an integer array, got dtype {labels.dtype}")
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"{name} must be non-negative (0 = solid), got {labels.min()}")
-    if not labels.any():
-        raise ValueError(f"{name} has no region: every voxel is 0 (solid)")
-    top = int(labels.max())
-    if top > labels.size:
-        # per-label tables are sized by the largest label: refuse before allocating them
-        raise ValueError(
-            f"{name} must run 1..n without gaps; its largest label {top} exceeds its "
-            f"{labels.size} voxels (skimage.segmentation.relabel_sequential fixes this)"
-        )
-    return labels
+    """Return ``labels`` if it is a 3-D non-negative integer array with some non-zero label.
+
+    Kept for callers of ``labkit.pores.regions.check_labels``; the check itself is
+    :func:`labkit._checks.check_labels` (argument name first).
+
+    Examples
+    --------
+    >>> check_labels(np.array([[[0, 1], [2, 2]]])).shape
+    (1, 2, 2)
+    """
+    return _checks.check_labels(name, labels)
 
 
 def partition(
@@ -160,7 +154,7 @@ def disconnected_regions(labels: np.ndarray) -> np.ndarray:
     >>> disconnected_regions(labels)
     array([1], dtype=int32)
     """
-    return split_labels(check_labels(labels))
+    return split_labels(_checks.check_labels("labels", labels))
 
 
 def _pieces(labels: np.ndarray):
@@ -197,7 +191,7 @@ def merge_fragments(labels: np.ndarray, max_rounds: int = 10) -> np.ndarray:
     >>> merge_fragments(labels)[0, 0].tolist()
     [1, 1, 2, 2, 2, 0]
     """
-    labels = check_labels(labels).copy()
+    labels = _checks.check_labels("labels", labels).copy()
     for _ in range(max_rounds):
         pieces, owner, is_main = _pieces(labels)
         if is_main.all():
@@ -337,7 +331,7 @@ def region_graph(labels: np.ndarray, voxel_size=1.0, check_connectivity: bool = 
     >>> g.surface_areas.tolist(), g.contacts.distances.tolist()
     ([2.0, 2.0], [1.0])
     """
-    labels = check_labels(labels)
+    labels = _checks.check_labels("labels", labels)
     voxel_size = check_voxel_size(voxel_size)
     n = int(labels.max())
     counts, coordinate_sums, solid_faces, pairs, pair_faces = label_measures(labels, n)

@@ -12,9 +12,8 @@ import inspect
 
 import numpy as np
 
-from labkit._checks import check_choice, check_positive, check_type
+from labkit._checks import check_choice, check_labels, check_positive, check_type
 from labkit.pores.io import check_voxel_size
-from labkit.pores.regions import check_labels
 from labkit.pores.skeleton import SkeletonGraph
 from labkit.pores.volumes import check_volume
 
@@ -188,7 +187,7 @@ def region_view(
     """
     import pyvista as pv
 
-    labels = check_labels(labels)
+    labels = check_labels("labels", labels)
     voxel_size = check_voxel_size(voxel_size)
     check_choice("color_by", color_by, ("label", "value"))
     check_positive("opacity", opacity)

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from labkit._checks import check_nonnegative, check_type
+from labkit._checks import check_binary_volume, check_nonnegative
 from labkit.pores.io import check_voxel_size
 from labkit.pores.volumes import check_volume
 
@@ -166,17 +166,6 @@ class SkeletonGraph:
         }
 
 
-def _check_skeleton(skeleton) -> np.ndarray:
-    check_type("skeleton", skeleton, np.ndarray)
-    if skeleton.ndim != 3:
-        raise ValueError(f"skeleton must be a 3-D array, got {skeleton.ndim} dimensions")
-    if skeleton.dtype != bool:
-        if not np.isin(skeleton, (0, 1)).all():
-            raise ValueError("skeleton must be binary (True on skeleton voxels)")
-        skeleton = skeleton.astype(bool)
-    return skeleton
-
-
 def _branch_kind(ends: tuple[int, int], n_junctions: int) -> str:
     if ends == (-1, -1):
         return "loop"
@@ -229,7 +218,7 @@ def skeleton_graph(skeleton: np.ndarray, voxel_size=1.0) -> SkeletonGraph:
     >>> len(g.junctions), len(g.endpoints), len(g.branches)
     (4, 4, 8)
     """
-    skeleton = _check_skeleton(skeleton)
+    skeleton = check_binary_volume("skeleton", skeleton)
     voxel_size = check_voxel_size(voxel_size)
     if not skeleton.any():
         raise ValueError("skeleton has no voxel, so it has no branch")
@@ -301,7 +290,7 @@ def prune(skeleton: np.ndarray, min_length: float, voxel_size=1.0, max_rounds: i
     >>> int(s.sum()), int(pruned.sum())
     (9, 7)
     """
-    skeleton = _check_skeleton(skeleton).copy()
+    skeleton = check_binary_volume("skeleton", skeleton).copy()
     check_nonnegative("min_length", min_length)
     for _ in range(max_rounds):
         if not skeleton.any():

@@ -65,7 +65,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from labkit._checks import check_int
+from labkit._checks import check_binary_volume, check_int
 from labkit.pores._threads import use_quiet_threads
 from labkit.pores.thinning import (
     _BIT_OF_POWER,
@@ -75,7 +75,6 @@ from labkit.pores.thinning import (
     _FACES,
     _RING,
     _SLAB_EULER,
-    _check_binary,
     _has_one_component,
     _is_euler_invariant,
     _neighbourhood,
@@ -289,7 +288,7 @@ def thin_subfield(volume: np.ndarray) -> np.ndarray:
     >>> bool(skel[1, 4, 4]), int(skel.sum()) >= 4
     (False, True)
     """
-    volume = _check_binary(volume)
+    volume = check_binary_volume("volume", volume)
     return _run(volume.view(np.uint8), (0, 0, 0), 0, -1)[0] != 0
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from labkit._checks import check_type
+from labkit._checks import check_binary_volume
 from labkit.pores._threads import use_quiet_threads
 
 __all__ = ["euler_table", "thin"]
@@ -504,7 +504,7 @@ def thin(volume: np.ndarray) -> np.ndarray:
     >>> int(skeleton.sum()), int(skeleton[2, :, 2].sum())  # one voxel thick, on the axis
     (5, 5)
     """
-    volume = _check_binary(volume)
+    volume = check_binary_volume("volume", volume)
     padded = np.pad(volume, 1).view(np.uint8)
     # allocated by numpy, which asks the kernel for huge pages: fewer TLB misses
     patch = np.zeros(padded.size, dtype=np.uint16)
@@ -512,18 +512,3 @@ def thin(volume: np.ndarray) -> np.ndarray:
     index_like = np.empty(0, dtype=np.int32 if padded.size < 2**31 else np.int64)
     _thin_padded(padded, patch, _SLAB_EULER, 4 if volume.shape[0] == 1 else 6, index_like)
     return padded[1:-1, 1:-1, 1:-1].astype(bool)
-
-
-def _check_binary(volume) -> np.ndarray:
-    """Return ``volume`` as a 3-D boolean array; empty and full volumes are allowed."""
-    check_type("volume", volume, np.ndarray)
-    if volume.ndim != 3:
-        raise ValueError(f"volume must be a 3-D array, got {volume.ndim} dimensions")
-    if volume.dtype == bool:
-        return volume
-    kind = volume.dtype
-    if not np.issubdtype(kind, np.number) or np.issubdtype(kind, np.complexfloating):
-        raise TypeError(f"volume must be boolean or real numeric, got dtype {volume.dtype}")
-    if not np.isin(volume, (0, 1)).all():
-        raise ValueError("volume must be binary (0/1 or False/True), got other values")
-    return volume.astype(bool)

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from labkit._checks import check_choice, check_int, check_positive, check_type
+from labkit._checks import (
+    check_binary_volume,
+    check_choice,
+    check_finite,
+    check_int,
+    check_number,
+    check_positive,
+    check_type,
+)
 
 __all__ = [
     "TubeNetwork",
@@ -33,13 +41,6 @@ def _check_shape(shape) -> tuple[int, int, int]:
     return tuple(check_int(f"shape[{i}]", s, minimum=3) for i, s in enumerate(shape))
 
 
-def _check_fraction(name: str, value: float) -> float:
-    check_positive(name, value)
-    if value >= 1:
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value}")
-    return float(value)
-
-
 def check_volume(volume, name: str = "volume") -> np.ndarray:
     """Return ``volume`` as a 3-D boolean array with both phases present.
 
@@ -52,20 +53,9 @@ def check_volume(volume, name: str = "volume") -> np.ndarray:
     >>> check_volume(np.eye(3, dtype=int)[None].repeat(3, 0)).dtype
     dtype('bool')
     """
-    check_type(name, volume, np.ndarray)
-    if volume.ndim != 3:
-        raise ValueError(f"{name} must be a 3-D array, got {volume.ndim} dimensions")
+    volume = check_binary_volume(name, volume)
     if volume.size == 0:
         raise ValueError(f"{name} is empty (shape {volume.shape}): it needs at least one voxel")
-    if volume.dtype != bool:
-        if not (np.issubdtype(volume.dtype, np.number)):
-            raise TypeError(f"{name} must be boolean or numeric, got dtype {volume.dtype}")
-        if not np.isin(volume, (0, 1)).all():
-            raise ValueError(
-                f"{name} must be binary (True = pore); got values other than 0 and 1 — "
-                "use labkit.pores.binarize on grey-level data"
-            )
-        volume = volume.astype(bool)
     n_pore = int(np.count_nonzero(volume))
     if n_pore == 0:
         raise ValueError(f"{name} is all solid: it has no pore voxel")
@@ -127,7 +117,7 @@ def blobs(
     ((20, 24, 28), 0.3)
     """
     shape = _check_shape(shape)
-    porosity = _check_fraction("porosity", porosity)
+    porosity = check_number("porosity", porosity, minimum=0, maximum=1, inclusive=False)
     check_positive("blobiness", blobiness)
     seed = check_int("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
@@ -156,7 +146,7 @@ def overlapping_spheres(
     """
     shape = _check_shape(shape)
     check_positive("radius", radius)
-    porosity = _check_fraction("porosity", porosity)
+    porosity = check_number("porosity", porosity, minimum=0, maximum=1, inclusive=False)
     seed = check_int("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     density = -np.log(porosity) / (4.0 / 3.0 * np.pi * radius**3)
@@ -309,12 +299,7 @@ def binarize(
     check_choice("pore", pore, ("dark", "bright"))
     if grey.size == 0:
         raise ValueError(f"grey is empty (shape {grey.shape}): it needs at least one voxel")
-    grey = grey.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(grey)):
-        raise ValueError("grey must be finite, got NaN or inf entries")
-    if not isinstance(threshold, (str, bool)) and isinstance(threshold, (int, float, np.number)):
-        if not np.isfinite(threshold):
-            raise ValueError(f"threshold must be finite or 'otsu', got {threshold!r}")
+    grey = check_finite("grey", grey.astype(np.float64, copy=False))
     if isinstance(threshold, str):
         check_choice("threshold", threshold, ("otsu",))
         if grey.min() == grey.max():
@@ -322,6 +307,6 @@ def binarize(
         from skimage.filters import threshold_otsu
 
         threshold = float(threshold_otsu(grey))
-    elif isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
-        raise TypeError(f"threshold must be a number or 'otsu', got {threshold!r}")
+    else:
+        threshold = check_number("threshold", threshold)
     return grey <= threshold if pore == "dark" else grey > threshold
