@@ -339,12 +339,16 @@ def as_batch(
     return Batch(tensor.unsqueeze(0) if single else tensor, is_torch, single)
 
 
-def to_plain(value: Any, name: str = "value", *, finite: bool = False) -> Any:
+def to_plain(
+    value: Any, name: str = "value", *, finite: bool = False, omit: Iterable[str] = ()
+) -> Any:
     """Return ``value`` as plain Python (dict, list, str, int, float, bool, None) for JSON.
 
     Torch tensors and numpy arrays become (nested) lists, numpy scalars Python numbers,
-    dataclasses and mappings dicts with string keys, tuples lists, paths strings.
-    ``finite=True`` refuses NaN and inf, naming the entry. Anything else raises ``TypeError``.
+    dataclasses and mappings dicts with string keys (in field order), tuples lists, paths
+    strings. ``omit`` names top-level fields or keys to leave out (a result's tensors that do
+    not belong in a summary). ``finite=True`` refuses NaN and inf, naming the entry. Anything
+    else raises ``TypeError``.
 
     Examples
     --------
@@ -355,9 +359,15 @@ def to_plain(value: Any, name: str = "value", *, finite: bool = False) -> Any:
     Traceback (most recent call last):
     ...
     ValueError: results.loss is not finite (nan)
+    >>> to_plain({"x": np.zeros(3), "iterations": np.array([4, 2])}, omit=("x",))
+    {'iterations': [4, 2]}
     """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if omit:
+        check_type(name, value, Mapping)
+        skip = set(omit)
+        value = {k: v for k, v in value.items() if k not in skip}
     if hasattr(value, "detach"):  # torch tensor
         value = value.detach().cpu().numpy()
     if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy array/scalar

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from labkit._checks import check_choice, check_int
+from labkit._checks import check_choice, check_int, to_plain
 
 from .params import Params, check_like, flatten, unflatten
 
@@ -136,10 +136,7 @@ class PCADirections:
     path: np.ndarray
 
     def to_dict(self) -> dict:
-        return {
-            "explained_variance_ratio": [float(x) for x in self.explained_variance_ratio],
-            "path": self.path.tolist(),
-        }
+        return to_plain(self, omit=("directions",))
 
 
 def pca_directions(

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from labkit._checks import check_int, check_positive, check_type
+from labkit._checks import check_int, check_positive, check_type, to_plain
 
 from .fastfood import make_projection
 from .params import Params, flatten, numel, unflatten
@@ -168,15 +168,7 @@ class IntrinsicDimensionResult:
         return self.scores.mean(axis=1)
 
     def to_dict(self) -> dict:
-        return {
-            "dims": [int(d) for d in self.dims],
-            "seeds": list(self.seeds),
-            "scores": self.scores.tolist(),
-            "baseline": self.baseline,
-            "threshold": self.threshold,
-            "d_int90": self.d_int90,
-            "seconds": self.seconds,
-        }
+        return to_plain(self, omit=("baseline_scores",))
 
 
 def intrinsic_dimension(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from labkit._checks import check_choice, check_int, check_positive
+from labkit._checks import check_choice, check_int, check_positive, to_plain
 
 from .closure import restrict
 from .hvp import HessianOperator, check_params
@@ -67,16 +67,7 @@ class EigenResult:
     mode: str
 
     def to_dict(self) -> dict:
-        return {
-            "eigenvalues": [float(x) for x in self.eigenvalues],
-            "residuals": [float(x) for x in self.residuals],
-            "converged": self.converged,
-            "which": self.which,
-            "n_hvp": self.n_hvp,
-            "n_iter": self.n_iter,
-            "seconds": self.seconds,
-            "mode": self.mode,
-        }
+        return to_plain(self, omit=("eigenvectors",))
 
 
 def top_eigenvalues(
@@ -405,12 +396,7 @@ class BlockSpectra:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {
-            "blocks": self.blocks,
-            "eigenvalues": {b: [float(x) for x in e] for b, e in self.eigenvalues.items()},
-            "n_hvp": self.n_hvp,
-            "seconds": self.seconds,
-        }
+        return to_plain(self, omit=("densities",))
 
 
 def block_spectra(

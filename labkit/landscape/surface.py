@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from labkit._checks import check_choice, check_int, check_positive
+from labkit._checks import check_choice, check_int, check_positive, to_plain
 
 from .closure import Batch, checked_loss, loss_closure
 from .directions import NORMALIZATIONS, check_direction, random_direction
@@ -80,18 +80,7 @@ class SurfaceResult:
         return np.asarray(out)
 
     def to_dict(self) -> dict:
-        return {
-            "coords": [c.tolist() for c in self.coords],
-            "loss": self.loss.tolist(),
-            "origin_loss": self.origin_loss,
-            "normalization": self.normalization,
-            "n_evals": self.n_evals,
-            "chunk_size": self.chunk_size,
-            "vectorized": self.vectorized,
-            "seconds": self.seconds,
-            "first_layer_factored": self.first_layer_factored,
-            "method": self.method,
-        }
+        return to_plain(self, omit=("directions",))
 
 
 def _axes(grid, n_dirs: int) -> list[np.ndarray]:

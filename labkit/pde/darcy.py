@@ -27,6 +27,7 @@ from labkit._checks import (
     check_finite,
     check_int,
     check_positive,
+    to_plain,
 )
 from labkit.pde.krylov import CoarseSpace, RecyclingCG, cg, greedy_similarity_order
 from labkit.pde.multigrid import Multigrid, coarse_coefficient, grid_sizes
@@ -334,12 +335,14 @@ class SequenceResult:
     seconds: float
 
     def to_dict(self) -> dict:
-        return {
-            "iterations": self.iterations.tolist(),
-            "total_iterations": int(self.iterations.sum()),
-            "order": self.order.tolist(),
-            "seconds": self.seconds,
-        }
+        return to_plain(
+            {
+                "iterations": self.iterations,
+                "total_iterations": self.iterations.sum(),
+                "order": self.order,
+                "seconds": self.seconds,
+            }
+        )
 
 
 def similarity_features(a: torch.Tensor, size: int = 16) -> torch.Tensor:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from labkit._checks import check_int, check_positive
+from labkit._checks import check_int, check_positive, to_plain
 
 __all__ = [
     "CGResult",
@@ -50,11 +50,7 @@ class CGResult:
     converged: torch.Tensor
 
     def to_dict(self) -> dict:
-        return {
-            "iterations": self.iterations.tolist(),
-            "residual": self.residual.tolist(),
-            "converged": self.converged.tolist(),
-        }
+        return to_plain(self, omit=("x",))
 
 
 def _dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

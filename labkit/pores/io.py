@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit._checks import check_int, check_positive, check_type
+from labkit._checks import check_int, check_positive, check_type, to_plain
 from labkit._io import atomic_write
 
 __all__ = ["Volume", "check_voxel_size", "load_npy", "load_raw", "load_tiff", "save_npy"]
@@ -52,12 +52,14 @@ class Volume:
     source: str = ""
 
     def to_dict(self) -> dict:
-        return {
-            "shape": list(self.data.shape),
-            "dtype": str(self.data.dtype),
-            "voxel_size": list(self.voxel_size),
-            "source": self.source,
-        }
+        return to_plain(
+            {
+                "shape": self.data.shape,
+                "dtype": str(self.data.dtype),
+                "voxel_size": self.voxel_size,
+                "source": self.source,
+            }
+        )
 
 
 def _check_path(path) -> Path:

@@ -19,6 +19,7 @@ from labkit._checks import (
     check_number,
     check_positive,
     check_type,
+    to_plain,
 )
 
 __all__ = [
@@ -193,15 +194,17 @@ class TubeNetwork:
         return np.flatnonzero(self.degrees == 1)
 
     def to_dict(self) -> dict:
-        return {
-            "shape": list(self.volume.shape),
-            "nodes": self.nodes.tolist(),
-            "edges": self.edges.tolist(),
-            "radius": self.radius,
-            "n_junctions": int(len(self.junctions)),
-            "n_endpoints": int(len(self.endpoints)),
-            "n_branches": int(len(self.edges)),
-        }
+        return to_plain(
+            {
+                "shape": self.volume.shape,
+                "nodes": self.nodes,
+                "edges": self.edges,
+                "radius": self.radius,
+                "n_junctions": len(self.junctions),
+                "n_endpoints": len(self.endpoints),
+                "n_branches": len(self.edges),
+            }
+        )
 
 
 def _default_network(size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from labkit._checks import check_int
+from labkit._checks import check_int, to_plain
 
 __all__ = ["DistributedContext", "GlobalBatchSampler", "init_distributed", "all_reduce_mean"]
 
@@ -37,7 +37,7 @@ class DistributedContext:
         return self.rank == 0
 
     def to_dict(self) -> dict[str, int]:
-        return {"rank": self.rank, "world_size": self.world_size, "local_rank": self.local_rank}
+        return to_plain(self)
 
 
 def init_distributed(device: torch.device | None = None) -> DistributedContext:
