@@ -213,3 +213,23 @@ def test_parallel_kernels_use_a_quiet_threading_layer_unless_chosen(chosen):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == (chosen or "workqueue")
+
+
+def test_importing_the_parallel_kernels_leaves_numba_alone():
+    """No threading-layer choice at import (issue 16); the first parallel call makes it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    code = (
+        "import numba, numpy as np\n"
+        "import labkit.pores, labkit.pores.nearest, labkit.pores.subfield, labkit.pores.chunked\n"
+        "print(numba.config.THREADING_LAYER)\n"
+        "from labkit.pores.nearest import nearest_seed_labels\n"
+        "nearest_seed_labels(np.array([[0, 0, 0]]), np.array([1]), (2, 2, 2))\n"
+        "print(numba.threading_layer())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["default", "workqueue"]

@@ -19,8 +19,6 @@ from labkit.pores.io import check_voxel_size
 
 __all__ = ["nearest_seed_labels"]
 
-use_quiet_threads()
-
 _TILE = 16
 
 
@@ -202,6 +200,7 @@ def nearest_seed_labels(
     order = np.lexsort((coords[:, 0], columns))
     column_start = np.searchsorted(columns[order], np.arange(shape[1] * shape[2] + 1))
     out = np.empty(shape, dtype=np.int32)
+    use_quiet_threads()  # before get_num_threads, which starts numba's threading layer
     n_chunks = min(shape[0], 4 * numba.get_num_threads())
     _nearest(
         out,

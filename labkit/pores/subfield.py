@@ -83,8 +83,6 @@ from labkit.pores.thinning import (
 
 __all__ = ["N_SUBFIELDS", "thin_block", "thin_subfield"]
 
-use_quiet_threads()
-
 N_SUBFIELDS = 8
 _ANCHOR = _DELETABLE  # bit 11 of a voxel's word: a curve isthmus once, kept for good
 
@@ -244,6 +242,7 @@ def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like):
 def _run(state: np.ndarray, origin, phase: int, steps: int) -> tuple[np.ndarray, int]:
     """Thin a uint8 state block (0 background, 1 foreground, 2 anchored); see
     :func:`_thin_padded`."""
+    use_quiet_threads()
     padded = np.pad(state, 1)
     patch = np.zeros(padded.size, dtype=np.uint16)
     index_like = np.empty(0, dtype=np.int32 if padded.size < 2**31 else np.int64)

@@ -39,8 +39,6 @@ from labkit.pores._threads import use_quiet_threads
 
 __all__ = ["euler_table", "thin"]
 
-use_quiet_threads()
-
 # bits 0-8 of a voxel's uint16 word: its in-plane 3x3 neighbourhood; bits 9-11: its state
 _PLANE = 0x1FF
 _IN_LIST = 1 << 9  # in the active list
@@ -469,6 +467,9 @@ def thin(volume: np.ndarray) -> np.ndarray:
     Voxels outside the array count as background, so objects touching the border are thinned
     as if the volume were padded with background.
 
+    The first parallel pores call picks numba's ``workqueue`` threading layer unless you chose
+    one (:func:`labkit.pores._threads.use_quiet_threads`).
+
     Parameters
     ----------
     volume : numpy.ndarray, 3-D
@@ -505,6 +506,7 @@ def thin(volume: np.ndarray) -> np.ndarray:
     (5, 5)
     """
     volume = check_binary_volume("volume", volume)
+    use_quiet_threads()
     padded = np.pad(volume, 1).view(np.uint8)
     # allocated by numpy, which asks the kernel for huge pages: fewer TLB misses
     patch = np.zeros(padded.size, dtype=np.uint16)
