@@ -136,3 +136,34 @@ def check_allocation(name: str, value: Any, n_bytes: float, *, what: str = "arra
             "(or set LABKIT_MAX_BYTES to allow more)"
         )
     return value
+
+
+def check_number(
+    name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
+    """Return ``value`` as a float, checking it is a finite real number within the bounds.
+
+    (H-train, issue 16: same messages as H-checks' ``check_number``; keep theirs on merge.)
+
+    Examples
+    --------
+    >>> check_number("p", 2, minimum=1)
+    2.0
+    >>> check_number("p", 0.5, minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: p must be >= 1, got 0.5
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    low = minimum is not None and value < minimum
+    high = maximum is not None and value > maximum
+    if (low or high) and minimum is not None and maximum is not None:
+        raise ValueError(f"{name} must lie between {minimum} and {maximum}, got {value}")
+    if low:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if high:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return float(value)
