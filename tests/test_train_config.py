@@ -322,3 +322,32 @@ def test_config_is_checked_once_and_frozen():
         TrainConfig().lr = 1.0
     with pytest.raises(TypeError, match="config must be a TrainConfig"):
         fit(small_fno(), DATA, config={"epochs": 1})
+
+
+def test_train_modules_import_each_other_without_a_cycle():
+    """Every import between labkit.train modules (also those inside functions) forms no cycle."""
+    import ast
+
+    import labkit.train
+
+    folder = Path(labkit.train.__file__).parent
+    graph = {}
+    for path in folder.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("labkit.train."):
+                names.add(node.module.rsplit(".", 1)[1])
+            elif isinstance(node, ast.Import):
+                names |= {a.name.rsplit(".", 1)[1] for a in node.names
+                          if a.name.startswith("labkit.train.")}
+        graph[path.stem] = names
+    assert graph["loop"] >= {"callbacks", "config"} and "loop" not in graph["live"]
+
+    def reaches(start, target, seen=()):
+        return any(n == target or (n not in seen and reaches(n, target, (*seen, n)))
+                   for n in graph.get(start, ()))
+
+    cycles = sorted(name for name in graph if reaches(name, name))
+    assert cycles == []
