@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from labkit.operators.registry import model_spec
-from labkit.train.callbacks import Callback, History, ProgressBar, TrainState
+from labkit.train._compat import from_deprecated
+from labkit.train.callbacks import Callback, History, TrainState
 from labkit.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -113,7 +113,7 @@ def fit(
     >>> len(history.train_loss), history.train_loss[-1] < history.train_loss[0]
     (6, True)
     """
-    config, callbacks = _from_deprecated(config, callbacks, deprecated)
+    config, callbacks = from_deprecated(config, callbacks, deprecated)
     run = _setup(model, train, val, loss, config, checkpoint, resume)
     state, opt = run.state, run.optimizer
     losses = _PendingLosses(run.context, state, checkpoint, run.sync_every)
@@ -440,49 +440,3 @@ def _wrap(
     if compile:
         return torch.compile(net, backend=compile)
     return net
-
-
-# --- the keywords of the previous release --------------------------------------------------------
-
-_CALLBACK_KEYWORDS = {"progress": "ProgressBar(enabled=...)", "live_plot": "LiveLossPlot()"}
-
-
-def _from_deprecated(
-    config: TrainConfig | None, callbacks: Sequence[Callback], old: dict[str, Any]
-) -> tuple[TrainConfig, list[Callback]]:
-    """Turn ``fit(epochs=..., progress=...)`` into a config and callbacks, with a warning."""
-    callbacks = list(callbacks)
-    if config is not None and not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    if not old:
-        return config or TrainConfig(), callbacks
-    known = set(TrainConfig.names()) | set(_CALLBACK_KEYWORDS)
-    unknown = sorted(set(old) - known)
-    if unknown:
-        raise TypeError(f"fit() got an unexpected keyword argument {unknown[0]!r}")
-    options = {k: v for k, v in old.items() if k not in _CALLBACK_KEYWORDS}
-    if config is not None and options:
-        raise TypeError(
-            f"fit() got config= and the deprecated keywords {sorted(options)}; "
-            "put them in the TrainConfig"
-        )
-    replacement = []
-    if options:
-        replacement.append(f"config=TrainConfig({', '.join(f'{k}=...' for k in options)})")
-    extra = [_CALLBACK_KEYWORDS[k] for k in _CALLBACK_KEYWORDS if k in old]
-    if extra:
-        replacement.append(f"callbacks=[{', '.join(extra)}]")
-    warnings.warn(
-        f"fit({', '.join(f'{k}=' for k in old)}) is deprecated and goes in the next release; "
-        f"pass {' and '.join(replacement)} instead (labkit.train.TrainConfig, "
-        "labkit.train.ProgressBar, labkit.train.LiveLossPlot)",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    if old.get("live_plot"):
-        from labkit.train.live import LiveLossPlot
-
-        callbacks.append(LiveLossPlot())
-    if old.get("progress", None) is not False:  # the old default: a bar in terminals/notebooks
-        callbacks.append(ProgressBar(old.get("progress")))
-    return config or TrainConfig(**options), callbacks
