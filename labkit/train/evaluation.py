@@ -61,6 +61,9 @@ def evaluate(
 ) -> float:
     """Mean per-sample ``loss`` of ``model`` over ``data`` (default: relative L2).
 
+    ``device`` defaults to where the model's parameters are; ``amp`` is bf16 autocast as in
+    :class:`~labkit.train.TrainConfig` (``None``: on CUDA only).
+
     Examples
     --------
     >>> from torch.utils.data import TensorDataset
