@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from _timing import interleaved
 from torch.utils.data import TensorDataset
 
 from labkit.operators import FNO
@@ -98,22 +98,12 @@ def main() -> None:
         return bare(model(), data, device=device, sync_every=sync_every, **options)
 
     steps = args.epochs * -(-args.samples // args.batch)
-    times: dict[str, list[float]] = {"fit": [], "bare": []}
-    losses = {}
-    for repeat in range(args.repeats + 1):  # the first round warms up
-        for name, call in (("fit", with_fit), ("bare", by_hand)):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            tic = time.perf_counter()
-            losses[name] = call()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if repeat:
-                times[name].append((time.perf_counter() - tic) / steps)
+    interleaved({"fit": with_fit, "bare": by_hand}, 1)  # warm-up round
+    losses, seconds = interleaved({"fit": with_fit, "bare": by_hand}, args.repeats)
     gap = max(abs(a - b) / abs(b) for a, b in zip(losses["fit"], losses["bare"], strict=True))
     if gap > 1e-4:
         raise SystemExit(f"fit and the bare loop disagree (relative loss gap {gap:.2g})")
-    medians = {name: statistics.median(t) for name, t in times.items()}
+    medians = {name: statistics.median(t) / steps for name, t in seconds.items()}
     print(
         f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
         f"FNO 2-D {args.resolution}^2 width {args.width} modes {args.modes}, batch {args.batch}, "
