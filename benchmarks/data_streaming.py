@@ -34,7 +34,7 @@ from torch.utils.data import TensorDataset
 
 from labkit.data import open_dataset, write_store
 from labkit.operators import FNO
-from labkit.train import fit
+from labkit.train import TrainConfig, fit
 
 
 class RandomFields:
@@ -56,8 +56,9 @@ def train(data, args, num_workers: int) -> tuple[list[float], float]:
     torch.manual_seed(0)
     model = FNO(1, 1, modes=(args.modes, args.modes), width=args.width, n_layers=4)
     start = time.perf_counter()
-    history = fit(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=1e-3,
-                  progress=False, device="cpu", seed=0, num_workers=num_workers)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3, device="cpu",
+                         seed=0, num_workers=num_workers)
+    history = fit(model, data, config=config)
     return history.train_loss, time.perf_counter() - start
 
 
@@ -66,8 +67,8 @@ def rss_child(store: str, batch_size: int, num_workers: int) -> None:
     ds = open_dataset(store)
     model = FNO(1, 1, modes=(8, 8), width=8, n_layers=2)
     start = time.perf_counter()
-    fit(model, ds, epochs=1, batch_size=batch_size, progress=False, device="cpu",
-        num_workers=num_workers)
+    fit(model, ds, config=TrainConfig(epochs=1, batch_size=batch_size, device="cpu",
+                                      num_workers=num_workers))
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(json.dumps({"peak_rss_kib": own, "worker_peak_rss_kib": children,

@@ -76,7 +76,7 @@ from torch import nn
 
 from labkit.operators import FNO
 from labkit.pde import PDEDataset, make_dataset
-from labkit.train import Callback, LpLoss, TrainState, evaluate, fit
+from labkit.train import Callback, LpLoss, TrainConfig, TrainState, evaluate, fit
 
 # relative L2 test error of FNO in Li et al. (2021), by grid size
 PAPER_ERROR = {
@@ -262,20 +262,21 @@ def main(argv: list[str] | None = None) -> None:
         model,
         train,
         loss=LpLoss(reduction="sum"),
-        epochs=args.epochs,
-        lr=LR,
-        batch_size=BATCH,
-        device=args.device,
-        optimizer="adam",
-        weight_decay=WEIGHT_DECAY,
-        schedule="constant",
-        grad_clip=None,
+        config=TrainConfig(
+            epochs=args.epochs,
+            lr=LR,
+            batch_size=BATCH,
+            device=args.device,
+            optimizer="adam",
+            weight_decay=WEIGHT_DECAY,
+            schedule="constant",
+            grad_clip=None,
+            seed=args.seed,
+        ),
         callbacks=[
             StepDecay(LR, step_size, GAMMA, steps_per_epoch),
             EpochLog(test, args.log_every, args.epochs),
         ],
-        seed=args.seed,
-        progress=False,
     )
     train_error = evaluate(model, train, LpLoss())
     test_error = evaluate(model, test, LpLoss())

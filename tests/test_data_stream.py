@@ -17,7 +17,7 @@ from labkit.data import export_hdf5, export_pt, import_hdf5, open_dataset, verif
 from labkit.data.store import StoreError
 from labkit.operators import FNO
 from labkit.pde import make_dataset
-from labkit.train import fit
+from labkit.train import TrainConfig, fit
 
 N, SHARD = 10, 3
 
@@ -71,7 +71,7 @@ def test_fit_takes_the_store_unchanged(mem, store):
     def train(data):
         torch.manual_seed(0)
         net = FNO(1, 1, modes=(4, 4), width=8, n_layers=2)
-        history = fit(net, data, epochs=2, batch_size=4, progress=False, device="cpu", seed=3)
+        history = fit(net, data, config=TrainConfig(epochs=2, batch_size=4, device="cpu", seed=3))
         return history.train_loss
 
     assert train(open_dataset(store)) == train(mem)

@@ -11,7 +11,14 @@ import torch
 from torch.utils.data import TensorDataset
 
 from labkit.operators import FNO, build_model
-from labkit.train import CheckpointError, evaluate, fit, load_checkpoint, save_checkpoint
+from labkit.train import (
+    CheckpointError,
+    TrainConfig,
+    evaluate,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def small_fno(width: int = 8) -> FNO:
@@ -61,7 +68,7 @@ def test_resume_with_another_optimizer_loads_nothing(tmp_path):
     # and through fit(resume=...)
     data = TensorDataset(torch.randn(4, 1, 16), torch.randn(4, 1, 16))
     with pytest.raises(CheckpointError, match="optimizer"):
-        fit(fresh, data, epochs=2, optimizer="sgd", resume=path, progress=False)
+        fit(fresh, data, config=TrainConfig(epochs=2, optimizer="sgd"), resume=path)
 
 
 def test_weights_that_do_not_fit_load_nothing(tmp_path):
@@ -138,6 +145,6 @@ def test_a_loss_that_is_not_a_scalar_is_named():
         return (pred - target).pow(2).flatten(1).mean(dim=1)
 
     with pytest.raises(TypeError, match=r"loss must return a scalar tensor, got shape \(2,\)"):
-        fit(model, data, loss=per_sample, epochs=1, batch_size=2, progress=False)
+        fit(model, data, loss=per_sample, config=TrainConfig(epochs=1, batch_size=2))
     with pytest.raises(TypeError, match="loss must return a scalar"):
         evaluate(model, data, per_sample, batch_size=2)

@@ -13,7 +13,7 @@ from torch._dynamo import register_backend
 from torch._dynamo.backends.registry import lookup_backend
 
 from labkit.operators import FNO
-from labkit.train import fit, load_checkpoint, save_checkpoint
+from labkit.train import TrainConfig, fit, load_checkpoint, save_checkpoint
 from labkit.train.checkpoint import read_checkpoint
 
 GRAPHS: list[torch.fx.GraphModule] = []
@@ -26,19 +26,20 @@ def counting_aot_eager(gm: torch.fx.GraphModule, example_inputs):
     return lookup_backend("aot_eager")(gm, example_inputs)
 
 
-SETTINGS = dict(epochs=2, lr=1e-2, batch_size=8, progress=False, seed=3)
+SETTINGS = TrainConfig(epochs=2, lr=1e-2, batch_size=8, seed=3)
 
 
 def test_compiled_fit_trains_the_same_weights_as_eager_fit(tmp_path):
     data = smoothing_data()
     eager = small_fno()
-    eager_history = fit(eager, data, **SETTINGS)
+    eager_history = fit(eager, data, config=SETTINGS)
 
     torch._dynamo.reset()
     GRAPHS.clear()
     compiled = small_fno()
     path = tmp_path / "compiled.pt"
-    history = fit(compiled, data, compile="labkit_counting_aot_eager", checkpoint=path, **SETTINGS)
+    config = SETTINGS.replace(compile="labkit_counting_aot_eager")
+    history = fit(compiled, data, config=config, checkpoint=path)
 
     # The model went through Dynamo: at least one graph holding the spectral layers' FFTs.
     assert GRAPHS
@@ -77,8 +78,7 @@ def test_checkpoint_of_a_compiled_module_loads_into_a_plain_model(tmp_path):
 
 
 def test_compile_argument_is_checked_before_training():
-    data = smoothing_data(8)
     with pytest.raises(ValueError, match="compile must be one of"):
-        fit(small_fno(), data, compile="no_such_backend", progress=False)
+        TrainConfig(compile="no_such_backend")
     with pytest.raises(TypeError, match="compile must be a bool or a backend name"):
-        fit(small_fno(), data, compile=1, progress=False)
+        TrainConfig(compile=1)

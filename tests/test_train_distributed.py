@@ -10,9 +10,9 @@ import torch.multiprocessing as mp
 from torch.utils.data import TensorDataset
 
 from labkit.operators import FNO
-from labkit.train import GlobalBatchSampler, fit
+from labkit.train import GlobalBatchSampler, TrainConfig, fit
 
-SETTINGS = dict(epochs=2, lr=1e-2, batch_size=8, progress=False, seed=5, device="cpu")
+SETTINGS = TrainConfig(epochs=2, lr=1e-2, batch_size=8, seed=5, device="cpu")
 
 
 def data() -> TensorDataset:
@@ -26,7 +26,7 @@ def model() -> FNO:
     return FNO(1, 1, modes=(6,), width=8, n_layers=2)
 
 
-def worker(rank: int, world: int, port: int, out: str) -> None:
+def worker(rank: int, world: int, port: int, out: str, sync_every: int) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -36,7 +36,7 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
     )
     torch.set_num_threads(1)
     net = model()
-    history = fit(net, data(), **SETTINGS)
+    history = fit(net, data(), config=SETTINGS.replace(sync_every=sync_every))
     if rank == 0:
         torch.save(
             {
@@ -58,10 +58,11 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process(tmp_path):
     out = str(tmp_path / "ddp.pt")
-    mp.spawn(worker, args=(2, free_port(), out), nprocs=2, join=True)
+    # the DDP run reads its (all-reduced) losses back two steps at a time, the reference each step
+    mp.spawn(worker, args=(2, free_port(), out, 2), nprocs=2, join=True)
     ddp = torch.load(out, weights_only=True)
     single = model()
-    history = fit(single, data(), **SETTINGS)
+    history = fit(single, data(), config=SETTINGS)
     assert ddp["world"] == 2 and len(ddp["loss"]) == len(history.train_loss) == 6
     for a, b in zip(ddp["params"], single.parameters(), strict=True):
         torch.testing.assert_close(a, b.detach(), atol=1e-5, rtol=1e-4)

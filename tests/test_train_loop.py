@@ -7,14 +7,15 @@ from torch.utils.data import TensorDataset
 from labkit.operators import FNO
 from labkit.train import (
     Callback,
+    LiveLossPlot,
     LpLoss,
     NonFiniteLossError,
+    TrainConfig,
     accumulate_gradients,
     evaluate,
     fit,
     load_checkpoint,
 )
-from labkit.train.live import LiveLossPlot
 
 
 def smoothing_data(n: int = 32, grid: int = 32, seed: int = 0) -> TensorDataset:
@@ -39,9 +40,8 @@ def params_of(model):
 def test_fit_learns_and_reports():
     data = smoothing_data()
     model = small_fno()
-    history = fit(
-        model, data, smoothing_data(8, seed=1), epochs=20, lr=3e-2, batch_size=8, progress=False
-    )
+    config = TrainConfig(epochs=20, lr=3e-2, batch_size=8)
+    history = fit(model, data, smoothing_data(8, seed=1), config=config)
     assert history.step == list(range(1, 81))
     assert history.epochs == 20 and len(history.val_loss) == 20
     assert history.train_loss[0] > 0.9 and history.train_loss[-1] < 0.1
@@ -63,7 +63,7 @@ class Interrupt(Callback):
 
 def test_resume_is_bit_for_bit(tmp_path):
     data, val = smoothing_data(), smoothing_data(8, seed=1)
-    settings = dict(epochs=4, lr=1e-2, batch_size=8, progress=False, seed=3)
+    settings = dict(config=TrainConfig(epochs=4, lr=1e-2, batch_size=8, seed=3))
     full = small_fno()
     full_history = fit(full, data, val, **settings)
 
@@ -95,11 +95,9 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
         fit(
             small_fno(),
             smoothing_data(),
-            epochs=3,
-            batch_size=8,
+            config=TrainConfig(epochs=3, batch_size=8),
             checkpoint=path,
             loss=NaNAfter(7),
-            progress=False,
         )
     assert info.value.step == 7 and info.value.epoch == 1
     # epoch 0 (steps 1-4) ended well, so the file now holds that epoch, not a NaN state
@@ -113,19 +111,17 @@ def test_nan_input_and_bad_arguments():
     x = torch.randn(8, 1, 16)
     x[3, 0, 5] = float("nan")
     with pytest.raises(ValueError, match="train batch at step 1 has NaN or inf"):
-        fit(small_fno(), TensorDataset(x, x), epochs=1, batch_size=8, progress=False)
+        fit(small_fno(), TensorDataset(x, x), config=TrainConfig(epochs=1, batch_size=8))
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        fit(small_fno(), smoothing_data(), batch_size=0)
+        TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="lr must be positive"):
-        fit(small_fno(), smoothing_data(), lr=-1.0)
+        TrainConfig(lr=-1.0)
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         fit(lambda x: x, smoothing_data())
     with pytest.raises(ValueError, match="schedule must be one of"):
-        fit(small_fno(), smoothing_data(), schedule="linear")
+        TrainConfig(schedule="linear")
     with pytest.raises(ValueError, match="x must have 1 channels"):
-        fit(
-            small_fno(), TensorDataset(torch.randn(4, 2, 16), torch.randn(4, 1, 16)), progress=False
-        )
+        fit(small_fno(), TensorDataset(torch.randn(4, 2, 16), torch.randn(4, 1, 16)))
 
 
 def test_oom_backoff_halves_the_micro_batch_and_keeps_the_batch_gradient():
@@ -170,10 +166,11 @@ class OOMAbove(torch.nn.Module):
 def test_fit_backs_off_and_matches_plain_accumulation():
     data = smoothing_data(16)
     backoff = OOMAbove(small_fno(), limit=2)
-    history = fit(backoff, data, epochs=2, batch_size=8, lr=1e-2, progress=False)
+    config = TrainConfig(epochs=2, batch_size=8, lr=1e-2)
+    history = fit(backoff, data, config=config)
     assert history.micro_batch == 2
     plain = small_fno()
-    reference = fit(plain, data, epochs=2, batch_size=8, lr=1e-2, progress=False)
+    reference = fit(plain, data, config=config)
     for a, b in zip(params_of(backoff.inner), params_of(plain), strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     assert history.train_loss == pytest.approx(reference.train_loss, rel=1e-4)
@@ -185,10 +182,8 @@ def test_live_plot_buffers_follow_the_history():
         small_fno(),
         smoothing_data(16),
         smoothing_data(4, seed=1),
-        epochs=2,
-        batch_size=4,
+        config=TrainConfig(epochs=2, batch_size=4),
         callbacks=[plot],
-        progress=False,
     )
     train = plot.buffers["train"].data
     val = plot.buffers["val"].data

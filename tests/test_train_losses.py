@@ -99,8 +99,14 @@ def test_loss_bad_inputs():
         LpLoss(reduction="max")
     with pytest.raises(ValueError, match="alpha must be positive"):
         SobolevLoss(alpha=0.0)
-    with pytest.raises(TypeError, match="s must be a finite real number"):
+    with pytest.raises(ValueError, match="s must be finite, got nan"):
         SobolevLoss(s=float("nan"))
+    with pytest.raises(TypeError, match="s must be a number, got '1'"):
+        SobolevLoss(s="1")
+    with pytest.raises(ValueError, match=r"grid\[1\] must be >= 2, got 1"):
+        quadrature_weights((4, 1), rule="trapezoid")
+    with pytest.raises(TypeError, match="dim must be an integer, got 1.5"):
+        LpLoss(dim=1.5)
     with pytest.raises(ValueError, match="domain must have 2 lengths"):
         LpLoss(relative=False, domain=(1.0, 2.0, 3.0))(
             torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)

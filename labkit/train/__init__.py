@@ -1,4 +1,5 @@
-"""Training: losses, the ``fit`` loop, checkpoints, CUDA and distributed helpers.
+"""Training: losses, the ``fit`` loop and its ``TrainConfig`` and callbacks, checkpoints, CUDA
+and distributed helpers.
 
 Examples
 --------
@@ -9,12 +10,14 @@ Examples
 0.5
 """
 
+from labkit.train.callbacks import Callback, History, ProgressBar, TrainState
 from labkit.train.checkpoint import (
     Checkpoint,
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
 )
+from labkit.train.config import TrainConfig
 from labkit.train.cuda import (
     DeviceReport,
     Throughput,
@@ -25,7 +28,9 @@ from labkit.train.cuda import (
     to_device,
 )
 from labkit.train.distributed import DistributedContext, GlobalBatchSampler, init_distributed
-from labkit.train.loop import Callback, History, NonFiniteLossError, TrainState, evaluate, fit
+from labkit.train.evaluation import evaluate
+from labkit.train.live import LiveLossPlot
+from labkit.train.loop import NonFiniteLossError, fit
 from labkit.train.losses import LpLoss, SobolevLoss, quadrature_weights
 
 __all__ = [
@@ -36,10 +41,13 @@ __all__ = [
     "DistributedContext",
     "GlobalBatchSampler",
     "History",
+    "LiveLossPlot",
     "LpLoss",
     "NonFiniteLossError",
+    "ProgressBar",
     "SobolevLoss",
     "Throughput",
+    "TrainConfig",
     "TrainState",
     "accumulate_gradients",
     "device_report",

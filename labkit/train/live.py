@@ -7,7 +7,7 @@ displayed later.
 
 from __future__ import annotations
 
-from labkit.train.loop import Callback, TrainState
+from labkit.train.callbacks import Callback, TrainState
 
 __all__ = ["LiveLossPlot"]
 
@@ -20,7 +20,20 @@ class LiveLossPlot(Callback):
     every : int
         Push new points every this many steps (and at each evaluation).
     display : bool
-        Show the plot when training starts (needs a notebook front end).
+        Show the plot when training starts (needs a notebook front end; rank 0 only).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.data import TensorDataset
+    >>> from labkit.train import TrainConfig, fit
+    >>> plot = LiveLossPlot(every=1, display=False)
+    >>> x = torch.randn(8, 3)
+    >>> history = fit(torch.nn.Linear(3, 3), TensorDataset(x, x),
+    ...               loss=torch.nn.functional.mse_loss,
+    ...               config=TrainConfig(epochs=2, batch_size=4), callbacks=[plot])
+    >>> list(plot.buffers["train"].data["step"]) == history.step
+    True
     """
 
     def __init__(self, every: int = 5, display: bool = True) -> None:
@@ -52,7 +65,7 @@ class LiveLossPlot(Callback):
 
     def on_train_start(self, state: TrainState) -> None:
         shown = False
-        if self.display:
+        if self.display and state.context.is_main:
             try:
                 import holoviews as hv
                 from IPython import get_ipython

@@ -13,7 +13,13 @@ import math
 import torch
 from torch import nn
 
-from labkit._checks import check_choice, check_positive
+from labkit._checks import (
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_number,
+    check_positive,
+)
 
 __all__ = ["LpLoss", "SobolevLoss", "quadrature_weights"]
 
@@ -26,6 +32,10 @@ def _lengths(domain: float | tuple[float, ...], dim: int) -> tuple[float, ...]:
     if len(domain) != dim:
         raise ValueError(f"domain must have {dim} lengths (one per grid axis), got {domain!r}")
     return tuple(check_positive("domain", float(v)) for v in domain)
+
+
+def _check_dim(dim: int | None) -> int | None:
+    return dim if dim is None else check_int("dim", dim, minimum=1)
 
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor, dim: int | None) -> int:
@@ -60,14 +70,11 @@ def quadrature_weights(
     """
     check_choice("rule", rule, ("uniform", "trapezoid"))
     weights = torch.ones(())
-    for n, length in zip(grid, _lengths(domain, len(grid)), strict=True):
+    for axis, (n, length) in enumerate(zip(grid, _lengths(domain, len(grid)), strict=True)):
+        check_int(f"grid[{axis}]", n, minimum=1 if rule == "uniform" else 2)
         if rule == "uniform":
             w = torch.full((n,), length / n)
         else:
-            if n < 2:
-                raise ValueError(
-                    f"grid must have at least 2 points per axis for trapezoid, got {n}"
-                )
             w = torch.full((n,), length / (n - 1))
             w[0] = w[-1] = length / (2 * (n - 1))
         weights = weights[..., None] * w
@@ -111,15 +118,13 @@ class LpLoss(nn.Module):
         eps: float = 1e-12,
     ) -> None:
         super().__init__()
-        self.p = check_positive("p", p)
-        if p < 1:
-            raise ValueError(f"p must be >= 1, got {p}")
+        self.p = check_number("p", p, minimum=1)
         self.relative = bool(relative)
-        self.dim = dim
+        self.dim = _check_dim(dim)
         self.domain = domain
         self.rule = check_choice("rule", rule, ("uniform", "trapezoid"))
         self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
-        self.eps = eps
+        self.eps = check_nonnegative("eps", eps)
 
     def norm(self, u: torch.Tensor) -> torch.Tensor:
         """Per-sample Lp norm of ``u`` (all non-batch axes)."""
@@ -184,16 +189,14 @@ class SobolevLoss(nn.Module):
         eps: float = 1e-12,
     ) -> None:
         super().__init__()
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s):
-            raise TypeError(f"s must be a finite real number, got {s!r}")
-        self.s = float(s)
+        self.s = check_number("s", s)
         self.alpha = check_positive("alpha", alpha)
         self.relative = bool(relative)
-        self.dim = dim
+        self.dim = _check_dim(dim)
         self.domain = domain
         self.time_axis = bool(time_axis)
         self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
-        self.eps = eps
+        self.eps = check_nonnegative("eps", eps)
 
     def _space_dims(self, u: torch.Tensor) -> int:
         return self.dim if self.dim is not None else u.ndim - 2 - int(self.time_axis)
