@@ -15,10 +15,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from labkit._checks import check_int, check_nonnegative
-from labkit.operators.activations import make_activation
-from labkit.operators.fno import ChannelLinear, ChannelMLP, grid_coordinates
+from labkit.operators.layers.activations import make_activation
+from labkit.operators.layers.channel import ChannelLinear, ChannelMLP
+from labkit.operators.layers.grid import check_field, grid_coordinates
+from labkit.operators.layers.spectral import SpectralConv, as_modes
 from labkit.operators.registry import register_model
-from labkit.operators.spectral import SpectralConv, as_modes, check_field
 
 __all__ = ["SpatioTemporalFNO", "spectral_refiner", "full_modes"]
 

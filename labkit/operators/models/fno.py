@@ -11,85 +11,15 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from labkit._checks import check_int, check_nonnegative
-from labkit.operators.activations import make_activation
+from labkit.operators.layers.activations import make_activation
+from labkit.operators.layers.channel import ChannelLinear, ChannelMLP
+from labkit.operators.layers.grid import check_field, crop_grid, grid_coordinates, pad_grid
+from labkit.operators.layers.spectral import SpectralConv, as_modes
 from labkit.operators.registry import register_model
-from labkit.operators.spectral import SpectralConv, as_modes, check_field
 
-__all__ = ["FNO", "ChannelLinear", "ChannelMLP", "grid_coordinates", "pad_grid", "crop_grid"]
-
-
-class ChannelLinear(nn.Module):
-    """A linear map over the channel axis at every grid point (a 1x1 convolution in any dim)."""
-
-    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
-        super().__init__()
-        bound = 1.0 / math.sqrt(in_channels)
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-bound, bound))
-        self.bias = (
-            nn.Parameter(torch.empty(out_channels).uniform_(-bound, bound)) if bias else None
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.flatten(2)
-        weight = self.weight.expand(x.shape[0], *self.weight.shape)
-        if self.bias is None:
-            y = torch.bmm(weight, flat)
-        else:
-            bias = self.bias[None, :, None].expand(x.shape[0], -1, flat.shape[2])
-            y = torch.baddbmm(bias, weight, flat)
-        return y.view(x.shape[0], self.weight.shape[0], *x.shape[2:])
-
-
-class ChannelMLP(nn.Sequential):
-    """Two pointwise linear maps with an activation between them (FNO's lifting/projection)."""
-
-    def __init__(self, in_channels: int, hidden: int, out_channels: int, activation: str) -> None:
-        super().__init__(
-            ChannelLinear(in_channels, hidden),
-            make_activation(activation),
-            ChannelLinear(hidden, out_channels),
-        )
-
-
-def grid_coordinates(x: torch.Tensor, endpoints: bool = False) -> torch.Tensor:
-    """Coordinates ``[B, d, *grid]`` of the grid points of the unit cube.
-
-    Periodic grids (``endpoints=False``) have points ``i / n``; grids that include both
-    boundaries (``endpoints=True``, e.g. Darcy nodes) have ``i / (n - 1)``. Either way a grid
-    refined by 2 contains the coarse points, so subsampling sees the same coordinates.
-    """
-    grid = x.shape[2:]
-    axes = [
-        torch.arange(n, device=x.device, dtype=x.dtype) / max(n - int(endpoints), 1) for n in grid
-    ]
-    mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"))
-    return mesh.unsqueeze(0).expand(x.shape[0], *mesh.shape)
-
-
-def pad_grid(
-    x: torch.Tensor, fraction: float, endpoints: bool = False
-) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Zero-pad every grid axis at its end by ``round(fraction * cells)`` points.
-
-    ``cells`` is ``n`` on periodic grids and ``n - 1`` on grids with both end points, so the
-    padded length in physical units stays the same when the grid is refined (exactly so when
-    ``fraction * cells`` is an integer, e.g. ``fraction = 1/8`` on 33, 65, 129 nodes).
-    """
-    pads = tuple(round(fraction * (n - int(endpoints))) for n in x.shape[2:])
-    if not any(pads):
-        return x, pads
-    spec = [v for p in reversed(pads) for v in (0, p)]
-    return F.pad(x, spec), pads
-
-
-def crop_grid(x: torch.Tensor, pads: tuple[int, ...]) -> torch.Tensor:
-    """Undo :func:`pad_grid`."""
-    index = tuple(slice(0, n - p) for n, p in zip(x.shape[2:], pads, strict=True))
-    return x[(slice(None), slice(None), *index)]
-
+__all__ = ["FNO"]
 
 _SPECTRAL_INITS = ("paper", "neuraloperator")
 

@@ -13,7 +13,6 @@ remaining differences); it also runs in 1-D and 3-D.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -21,22 +20,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from labkit._checks import check_int
-from labkit.operators.activations import make_activation
-from labkit.operators.fno import ChannelLinear, grid_coordinates
+from labkit.operators.layers.activations import make_activation
+from labkit.operators.layers.channel import ChannelLinear
+from labkit.operators.layers.conv import INTERPOLATION, NORMS, DoubleConv, conv_layer
+from labkit.operators.layers.grid import check_field, grid_coordinates
+from labkit.operators.layers.neural_spectral import NeuralSpectralBlock
 from labkit.operators.registry import register_model
-from labkit.operators.spectral import check_field
-from labkit.operators.unet import _INTERPOLATION, conv_layer
 
-__all__ = [
-    "LSM",
-    "DoubleConv",
-    "NeuralSpectralBlock",
-    "lsm_widths",
-    "merge_patches",
-    "split_patches",
-]
-
-_NORMS = ("batch", "group")
+__all__ = ["LSM", "lsm_widths"]
 
 
 def _per_axis(name: str, value: int | Sequence[int], dim: int, minimum: int) -> tuple[int, ...]:
@@ -46,197 +37,6 @@ def _per_axis(name: str, value: int | Sequence[int], dim: int, minimum: int) -> 
         raise ValueError(f"{name} must be an int or have one entry per grid axis ({dim}), "
                          f"got {value!r}")
     return tuple(check_int(name, v, minimum=minimum) for v in values)
-
-
-def split_patches(x: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
-    """Cut a field ``[B, C, *grid]`` into ``counts[i]`` equal patches along axis ``i``.
-
-    Returns ``[B * prod(counts), C, *patch]``, patches in row-major order within each sample.
-
-    Examples
-    --------
-    >>> import torch
-    >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
-    >>> split_patches(x, (2, 2))[1, 0]
-    tensor([[2., 3.],
-            [6., 7.]])
-    """
-    batch, channels, *grid = x.shape
-    if len(counts) != len(grid) or any(n % k for n, k in zip(grid, counts, strict=True)):
-        raise ValueError(f"counts must divide the grid {tuple(grid)} axis by axis, got {counts}")
-    sizes = [n // k for n, k in zip(grid, counts, strict=True)]
-    d = len(grid)
-    x = x.reshape(batch, channels, *(v for k, s in zip(counts, sizes, strict=True) for v in (k, s)))
-    x = x.permute(0, *range(2, 2 + 2 * d, 2), 1, *range(3, 3 + 2 * d, 2))
-    return x.reshape(-1, channels, *sizes)
-
-
-def merge_patches(x: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
-    """Inverse of :func:`split_patches`: ``[B * prod(counts), C, *patch]`` to ``[B, C, *grid]``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> x = torch.randn(2, 3, 6, 4)
-    >>> torch.equal(merge_patches(split_patches(x, (3, 2)), (3, 2)), x)
-    True
-    """
-    _, channels, *sizes = x.shape
-    d = len(sizes)
-    x = x.reshape(-1, *counts, channels, *sizes)
-    x = x.permute(0, d + 1, *(v for i in range(d) for v in (1 + i, d + 2 + i)))
-    return x.reshape(x.shape[0], channels, *(k * s for k, s in zip(counts, sizes, strict=True)))
-
-
-class NeuralSpectralBlock(nn.Module):
-    """Per patch: attend to ``n_tokens`` latent tokens, apply a sine/cosine series, read back.
-
-    For a patch with points ``x_i`` (``width`` channels) and learned tokens ``w_t``, per head:
-    ``w_t <- w_t + sum_i softmax_i(w_t . k_i) v_i`` (keys and values from one pointwise linear
-    map, logits unscaled as in the authors' code), then ``w <- w + theta sin(pi w j / m) +
-    phi cos(pi w j / m)`` summed over ``j = 0..m-1`` (``m = n_basis``, ``theta, phi`` learned per
-    channel), then ``x_i <- x_i + sum_t softmax_t(q_i . w_t) w_t`` with ``q_i`` a pointwise linear
-    map of ``x_i``.
-
-    Parameters
-    ----------
-    width : int
-        Channels ``C`` of the field.
-    n_basis, n_tokens, heads : int
-        Size ``m`` of the trigonometric series, latent tokens per patch, attention heads (the
-        authors: 12, 4, 8).
-    patch_size : int or tuple of int
-        Grid points per patch along each axis (an int: the same on every axis); it must divide
-        the grid. A patch as large as the grid makes one global patch.
-
-    Examples
-    --------
-    >>> import torch
-    >>> block = NeuralSpectralBlock(16, n_basis=4, n_tokens=3, heads=2, patch_size=(4, 2))
-    >>> block(torch.randn(2, 16, 8, 8)).shape
-    torch.Size([2, 16, 8, 8])
-    >>> block.latent_tokens(torch.randn(2, 16, 8, 8)).shape  # [B, *patches, width, n_tokens]
-    torch.Size([2, 2, 4, 16, 3])
-    """
-
-    def __init__(
-        self,
-        width: int,
-        n_basis: int = 12,
-        n_tokens: int = 4,
-        heads: int = 8,
-        patch_size: int | Sequence[int] = 3,
-    ) -> None:
-        super().__init__()
-        width = check_int("width", width, minimum=1)
-        n_basis = check_int("n_basis", n_basis, minimum=1)
-        n_tokens = check_int("n_tokens", n_tokens, minimum=1)
-        self.heads = check_int("heads", heads, minimum=1)
-        if width % heads:
-            raise ValueError(f"width must be divisible by heads={heads}, got {width}")
-        if isinstance(patch_size, Sequence):
-            self.patch_size = tuple(check_int("patch_size", p, minimum=1) for p in patch_size)
-        else:
-            self.patch_size = check_int("patch_size", patch_size, minimum=1)
-        self.head_dim = width // heads
-        self.tokens = nn.Parameter(torch.rand(heads, n_tokens, self.head_dim) / width)
-        self.key_value = ChannelLinear(width, 2 * width)
-        self.query = ChannelLinear(width, width)
-        frequencies = torch.arange(n_basis, dtype=torch.float32) / n_basis
-        self.register_buffer("frequencies", frequencies, persistent=False)
-        self.series = nn.Parameter(torch.rand(width, 2 * n_basis) / width)
-
-    def extra_repr(self) -> str:
-        return f"patch_size={self.patch_size}, heads={self.heads}"
-
-    def _counts(self, x: torch.Tensor) -> tuple[int, ...]:
-        grid = tuple(x.shape[2:])
-        sizes = (
-            self.patch_size if isinstance(self.patch_size, tuple)
-            else (self.patch_size,) * len(grid)
-        )
-        if len(sizes) != len(grid) or any(n % p for n, p in zip(grid, sizes, strict=True)):
-            raise ValueError(
-                f"patch_size={self.patch_size} must divide the grid {grid} along every axis "
-                f"(one size per axis); pad the grid to a multiple of it"
-            )
-        return tuple(n // p for n, p in zip(grid, sizes, strict=True))
-
-    def _encode(self, kv: torch.Tensor) -> torch.Tensor:
-        """Latent tokens ``[N, width, n_tokens]`` from keys and values ``[N, 2 width, *patch]``."""
-        n = kv.shape[0]
-        heads, d = self.heads, self.head_dim
-        keys, values = kv.flatten(2).unflatten(1, (2, heads, d)).unbind(1)
-        # scores [heads, tokens, n, points]: one product per head over every patch at once
-        scores = torch.bmm(self.tokens, keys.permute(1, 2, 0, 3).reshape(heads, d, -1))
-        attn = torch.softmax(scores.unflatten(2, (n, -1)), dim=-1).permute(2, 0, 1, 3)
-        # [n, heads, tokens, d]: tiny per-patch products as one broadcast sum (faster on CPU)
-        z = self.tokens + (attn[:, :, :, None, :] * values[:, :, None, :, :]).sum(-1)
-        z = z.transpose(-1, -2).reshape(n, heads * d, -1)
-        phase = math.pi * z[..., None] * self.frequencies
-        basis = torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)
-        return z + torch.einsum("bcnk,ck->bcn", basis, self.series)
-
-    def _decode(self, x: torch.Tensor, queries: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        n, tokens = x.shape[0], z.shape[-1]
-        queries = queries.flatten(2).unflatten(1, (self.heads, self.head_dim))
-        latent = z.reshape(n, self.heads, self.head_dim, 1, tokens).unbind(-1)
-        # few tokens: one [n, heads, points] slab per token, softmax across the slabs
-        scores = torch.stack([(queries * t).sum(2) for t in latent])
-        attn = torch.softmax(scores, dim=0)
-        out = sum(a[:, :, None] * t for a, t in zip(attn, latent, strict=True))
-        return x + out.reshape(x.shape)
-
-    def latent_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """Latent tokens of every patch after the spectral series: ``[B, *patches, C, tokens]``."""
-        counts = self._counts(x)
-        z = self._encode(split_patches(self.key_value(x), counts))
-        return z.reshape(x.shape[0], *counts, *z.shape[1:])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        counts = self._counts(x)
-        # the pointwise maps act on the whole field once, not on thousands of small patches
-        kv, queries = self.key_value(x), self.query(x)
-        if math.prod(counts) == 1:
-            return self._decode(x, queries, self._encode(kv))
-        x, kv, queries = (split_patches(t, counts) for t in (x, kv, queries))
-        return merge_patches(self._decode(x, queries, self._encode(kv)), counts)
-
-
-def _norm(kind: str, dim: int, channels: int) -> nn.Module:
-    if kind == "batch":
-        return (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dim - 1](channels)
-    return nn.GroupNorm(1 if channels % 4 else 4, channels)
-
-
-class DoubleConv(nn.Sequential):
-    """``(conv 3^d without bias -> norm -> activation) x 2``, through ``mid`` channels.
-
-    Examples
-    --------
-    >>> block = DoubleConv(2, 8, 4, mid=6)
-    >>> sum(p.numel() for p in block.parameters()) == 9 * 8 * 6 + 2 * 6 + 9 * 6 * 4 + 2 * 4
-    True
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        in_channels: int,
-        out_channels: int,
-        mid: int | None = None,
-        activation: str = "relu",
-        norm: str = "batch",
-    ) -> None:
-        mid = out_channels if mid is None else mid
-        super().__init__(
-            conv_layer(dim, in_channels, mid, bias=False),
-            _norm(norm, dim, mid),
-            make_activation(activation),
-            conv_layer(dim, mid, out_channels, bias=False),
-            _norm(norm, dim, out_channels),
-            make_activation(activation),
-        )
 
 
 def lsm_widths(width: int, depth: int) -> list[int]:
@@ -350,8 +150,8 @@ class LSM(nn.Module):
         self.dim = check_int("dim", dim, minimum=1)
         if dim > 3:
             raise ValueError(f"dim must be 1, 2 or 3, got {dim}")
-        if norm not in _NORMS:
-            raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         self.patch_size = _per_axis("patch_size", patch_size, dim, 1)
         self.padding = None if padding is None else _per_axis("padding", padding, dim, 0)
         self.endpoints = bool(endpoints)
@@ -433,7 +233,7 @@ class LSM(nn.Module):
         h = features.pop()
         for block in self.up:
             skip = features.pop()
-            h = F.interpolate(h, scale_factor=2, mode=_INTERPOLATION[self.dim],
+            h = F.interpolate(h, scale_factor=2, mode=INTERPOLATION[self.dim],
                               align_corners=True)
             gaps = [s - n for s, n in zip(skip.shape[2:], h.shape[2:], strict=True)]
             h = F.pad(h, [v for g in reversed(gaps) for v in (g // 2, g - g // 2)])

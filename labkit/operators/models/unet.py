@@ -11,47 +11,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from labkit._checks import check_int
-from labkit.operators.activations import make_activation
+from labkit.operators.layers.conv import INTERPOLATION, ConvBlock, conv_layer
+from labkit.operators.layers.grid import check_field, pad_to_multiple
 from labkit.operators.registry import register_model
-from labkit.operators.spectral import check_field
 
-__all__ = ["UNet", "ConvBlock", "conv_layer", "pad_to_multiple"]
-
-_INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
-
-
-def conv_layer(
-    dim: int, in_channels: int, out_channels: int, kernel_size: int = 3, **kw
-) -> nn.Module:
-    """``nn.Conv{dim}d`` with "same" padding for odd kernels."""
-    if dim not in (1, 2, 3):
-        raise ValueError(f"dim must be 1, 2 or 3, got {dim}")
-    cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[dim - 1]
-    return cls(in_channels, out_channels, kernel_size, padding=kernel_size // 2, **kw)
-
-
-class ConvBlock(nn.Sequential):
-    """Two ``3^d`` convolutions, each followed by group normalisation and the activation."""
-
-    def __init__(self, dim: int, in_channels: int, out_channels: int, activation: str) -> None:
-        groups = 1 if out_channels % 4 else 4
-        super().__init__(
-            conv_layer(dim, in_channels, out_channels),
-            nn.GroupNorm(groups, out_channels),
-            make_activation(activation),
-            conv_layer(dim, out_channels, out_channels),
-            nn.GroupNorm(groups, out_channels),
-            make_activation(activation),
-        )
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Replicate-pad every grid axis at its end up to a multiple of ``multiple``."""
-    pads = tuple(-n % multiple for n in x.shape[2:])
-    if not any(pads):
-        return x, pads
-    spec = [v for p in reversed(pads) for v in (0, p)]
-    return F.pad(x, spec, mode="replicate"), pads
+__all__ = ["UNet"]
 
 
 @register_model("unet")
@@ -69,7 +33,7 @@ class UNet(nn.Module):
     dim : int
         Number of grid axes (1, 2 or 3).
     activation : str
-        Activation name, see :func:`~labkit.operators.activations.make_activation`.
+        Activation name, see :func:`~labkit.operators.layers.make_activation`.
 
     Examples
     --------
@@ -114,7 +78,7 @@ class UNet(nn.Module):
         h = skips.pop()
         for block in self.up:
             skip = skips.pop()
-            h = F.interpolate(h, size=skip.shape[2:], mode=_INTERPOLATION[self.dim])
+            h = F.interpolate(h, size=skip.shape[2:], mode=INTERPOLATION[self.dim])
             h = block(torch.cat([h, skip], dim=1))
         h = self.out(h)
         return h[(slice(None), slice(None), *(slice(0, n) for n in grid))]
