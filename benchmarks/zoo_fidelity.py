@@ -23,9 +23,21 @@ either lift:
 
 labkit's FNO uses its defaults otherwise, including ``spectral_init="neuraloperator"`` (the
 initial spectral weights drawn as neuraloperator draws them); ``--labkit-init paper`` trains it
-with the FNO paper's uniform ``[0, 1/width^2)`` instead. What still differs: the padding side
-(above) and neuraloperator's ``fft_norm="forward"``, which moves a constant factor between the
-transform and the weights without changing the function class.
+with the FNO paper's uniform ``[0, 1/width^2)`` instead. Each labkit model is trained with each
+block of ``--labkit-blocks``:
+
+* ``paper``: labkit's default, the FNO paper's block: one GELU between Fourier layers, the
+  padding at the end of each axis;
+* ``neuraloperator``: ``double_activation=True, padding_sides="both"``, the two places where
+  neuraloperator 2.0's block differs (it applies the GELU twice between layers when
+  ``use_channel_mlp=False``, and pads both sides). Initial distributions are the same
+  (checked in docs/ZOO.md), and ``tests/test_operators_fno.py`` shows that this labkit model
+  and neuraloperator's FNO are the same function once their weights are copied across.
+
+What still differs with the ``neuraloperator`` block: on a grid whose padded size is odd (43 +
+2·3 = 49 here), neuraloperator 2.0's ``SpectralConv`` shifts its output spectrum back with
+``fftshift`` instead of ``ifftshift``, which writes every output frequency ``k`` of the leading
+axes at ``k - 1``; labkit does not copy that.
 
 Prints per configuration and model the errors per seed and their mean, and as the last line
 ``ratio: X`` = labkit's mean test error / neuraloperator's, for labkit's default lift (goal:
@@ -53,12 +65,15 @@ from labkit.pde import make_dataset
 LIFTS = {"linear": 0, "mlp": 2}
 
 
+BLOCKS = {"paper": {}, "neuraloperator": {"double_activation": True, "padding_sides": "both"}}
+
+
 def build(library: str, lift: str, modes: int, width: int, layers: int,
-          init: str | None = None) -> torch.nn.Module:
+          init: str | None = None, block: str = "paper") -> torch.nn.Module:
     if library == "labkit":
         extra = {} if init is None else {"spectral_init": init}
         return FNO(1, 1, modes=(modes, modes), width=width, n_layers=layers, padding=1 / 8,
-                   lifting_ratio=LIFTS[lift], projection_ratio=4, **extra)
+                   lifting_ratio=LIFTS[lift], projection_ratio=4, **BLOCKS[block], **extra)
     from neuralop.models import FNO as NeuralopFNO
 
     return NeuralopFNO(
@@ -127,6 +142,8 @@ def main() -> None:
     parser.add_argument("--lifts", default="linear,mlp", help="comma-separated: linear, mlp")
     parser.add_argument("--labkit-init", default=None, choices=["paper", "neuraloperator"],
                         help="labkit's spectral_init (default: the FNO default)")
+    parser.add_argument("--labkit-blocks", default="paper,neuraloperator",
+                        help="comma-separated labkit blocks: paper (default), neuraloperator")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run")
     args = parser.parse_args()
@@ -146,28 +163,36 @@ def main() -> None:
     print(f"Darcy {args.train}/{args.test} pairs at {args.resolution}^2, {args.epochs} epochs, "
           f"batch {args.batch}, modes {args.modes}, width {args.width}, layers {args.layers}, "
           f"threads {torch.get_num_threads()}, seeds 0..{args.seeds - 1}")
+    blocks = args.labkit_blocks.split(",")
+    if any(b not in BLOCKS for b in blocks):
+        parser.error(f"--labkit-blocks must list some of {sorted(BLOCKS)}, got {blocks}")
+    if "paper" not in blocks:
+        blocks.insert(0, "paper")
+    runs = [("labkit", b) for b in blocks] + [("neuraloperator", "")]
     means: dict[tuple[str, str], float] = {}
     for lift in lifts:
-        for library in ("labkit", "neuraloperator"):
+        for library, block in runs:
             errors, tic = [], time.perf_counter()
             for seed in range(args.seeds):
                 torch.manual_seed(seed)
                 model = build(library, lift, args.modes, args.width, args.layers,
-                              args.labkit_init)
+                              args.labkit_init, block or "paper")
                 errors.append(train_and_test(model, data, args.epochs, args.batch, seed))
-            means[lift, library] = statistics.mean(errors)
-            print(f"{lift:>6} lift {library:>15} ({count(model):,} parameters): test rel. L2 "
+            name = f"labkit/{block}" if block else library
+            means[lift, name] = statistics.mean(errors)
+            print(f"{lift:>6} lift {name:>21} ({count(model):,} parameters): test rel. L2 "
                   + " ".join(f"{e:.4f}" for e in errors)
-                  + f"  mean {means[lift, library]:.4f}  ({time.perf_counter() - tic:.0f} s)")
+                  + f"  mean {means[lift, name]:.4f}  ({time.perf_counter() - tic:.0f} s)")
         gap = abs(count(build("labkit", lift, args.modes, args.width, args.layers))
                   / count(build("neuraloperator", lift, args.modes, args.width, args.layers)) - 1)
         if gap > 0.01:
             raise SystemExit(f"parameter counts differ by {gap:.1%}: not the same configuration")
     for lift in lifts:
-        print(f"{lift:>6} lift: labkit / neuraloperator = "
-              f"{means[lift, 'labkit'] / means[lift, 'neuraloperator']:.3f}")
-    print(f"labkit's default lift: {default}")
-    print(f"ratio: {means[default, 'labkit'] / means[default, 'neuraloperator']:.3f}")
+        for block in blocks:
+            print(f"{lift:>6} lift, labkit {block} block / neuraloperator = "
+                  f"{means[lift, f'labkit/{block}'] / means[lift, 'neuraloperator']:.3f}")
+    print(f"labkit's default: {default} lift, paper block")
+    print(f"ratio: {means[default, 'labkit/paper'] / means[default, 'neuraloperator']:.3f}")
 
 
 if __name__ == "__main__":

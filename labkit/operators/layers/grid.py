@@ -11,6 +11,7 @@ import torch
 from torch.nn import functional as F
 
 __all__ = [
+    "PAD_SIDES",
     "check_field",
     "crop_grid",
     "grid_coordinates",
@@ -68,14 +69,20 @@ def grid_coordinates(x: torch.Tensor, endpoints: bool = False) -> torch.Tensor:
     return mesh.unsqueeze(0).expand(x.shape[0], *mesh.shape)
 
 
+PAD_SIDES = ("end", "both")
+
+
 def pad_grid(
-    x: torch.Tensor, fraction: float, endpoints: bool = False
+    x: torch.Tensor, fraction: float, endpoints: bool = False, sides: str = "end"
 ) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Zero-pad every grid axis at its end by ``round(fraction * cells)`` points.
+    """Zero-pad every grid axis by ``round(fraction * cells)`` points at its end.
 
     ``cells`` is ``n`` on periodic grids and ``n - 1`` on grids with both end points, so the
     padded length in physical units stays the same when the grid is refined (exactly so when
     ``fraction * cells`` is an integer, e.g. ``fraction = 1/8`` on 33, 65, 129 nodes).
+    ``sides="both"`` pads ``round(fraction / 2 * cells)`` points on each side instead, as
+    neuraloperator's ``DomainPadding(fraction / 2)``. Returns the padded field and the points
+    added per axis (per side with ``"both"``), which :func:`crop_grid` takes.
 
     Examples
     --------
@@ -86,17 +93,30 @@ def pad_grid(
     ((4, 8), (1, 2, 37, 73))
     >>> torch.equal(crop_grid(padded, pads), x)
     True
+    >>> padded, pads = pad_grid(x, 1 / 8, endpoints=True, sides="both")
+    >>> pads, tuple(padded.shape)
+    ((2, 4), (1, 2, 37, 73))
+    >>> torch.equal(crop_grid(padded, pads, sides="both"), x)
+    True
     """
-    pads = tuple(round(fraction * (n - int(endpoints))) for n in x.shape[2:])
+    if sides not in PAD_SIDES:
+        raise ValueError(f"sides must be one of {PAD_SIDES}, got {sides!r}")
+    share = fraction / 2 if sides == "both" else fraction
+    pads = tuple(round(share * (n - int(endpoints))) for n in x.shape[2:])
     if not any(pads):
         return x, pads
-    spec = [v for p in reversed(pads) for v in (0, p)]
+    spec = [v for p in reversed(pads) for v in ((p, p) if sides == "both" else (0, p))]
     return F.pad(x, spec), pads
 
 
-def crop_grid(x: torch.Tensor, pads: tuple[int, ...]) -> torch.Tensor:
-    """Undo :func:`pad_grid`."""
-    index = tuple(slice(0, n - p) for n, p in zip(x.shape[2:], pads, strict=True))
+def crop_grid(x: torch.Tensor, pads: tuple[int, ...], sides: str = "end") -> torch.Tensor:
+    """Undo :func:`pad_grid` (with the same ``sides``)."""
+    if sides not in PAD_SIDES:
+        raise ValueError(f"sides must be one of {PAD_SIDES}, got {sides!r}")
+    start = (lambda p: p) if sides == "both" else (lambda p: 0)
+    index = tuple(
+        slice(start(p), n - p) for n, p in zip(x.shape[2:], pads, strict=True)
+    )
     return x[(slice(None), slice(None), *index)]
 
 

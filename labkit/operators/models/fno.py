@@ -15,7 +15,13 @@ from torch import nn
 from labkit._checks import check_int, check_nonnegative
 from labkit.operators.layers.activations import make_activation
 from labkit.operators.layers.channel import ChannelLinear, ChannelMLP
-from labkit.operators.layers.grid import check_field, crop_grid, grid_coordinates, pad_grid
+from labkit.operators.layers.grid import (
+    PAD_SIDES,
+    check_field,
+    crop_grid,
+    grid_coordinates,
+    pad_grid,
+)
 from labkit.operators.layers.spectral import SpectralConv, as_modes
 from labkit.operators.registry import register_model
 
@@ -76,6 +82,19 @@ class FNO(nn.Module):
         standard deviation ``1/sqrt(width)``, its ``init_std="auto"``, and ``b_l`` normal with
         the same deviation) or ``"paper"`` (``fourier_2d.py``: real and imaginary parts uniform
         in ``[0, 1/width^2)``, ``b_l`` uniform in ``+-1/sqrt(width)`` as its convolution bias).
+    padding_sides : str
+        ``"end"`` (default, as the paper's ``F.pad(x, [0, p, 0, p])``) appends the padding at
+        the end of each axis; ``"both"`` puts half of it on each side, as neuraloperator's
+        ``DomainPadding(padding / 2)``.
+    double_activation : bool
+        Apply ``sigma`` twice between Fourier layers, ``sigma(sigma(K v + W v))``, as
+        neuraloperator 2.0's ``FNOBlocks`` does when its blocks have no channel MLP
+        (``use_channel_mlp=False``, the paper's block): it applies the non-linearity once after
+        the skip sum and once more after the (absent) channel MLP. ``False`` (default): once,
+        as the paper. With ``lifting_ratio=2, projection_ratio=2, padding_sides="both",
+        double_activation=True`` this is neuraloperator's ``FNO(use_channel_mlp=False,
+        fno_skip="linear")`` function for function on grids whose padded size is even
+        (docs/ZOO.md: on odd ones neuraloperator 2.0 misplaces output frequencies by one).
 
     Examples
     --------
@@ -104,6 +123,8 @@ class FNO(nn.Module):
         lifting_ratio: int = 0,
         projection_ratio: int = 4,
         spectral_init: str = "neuraloperator",
+        padding_sides: str = "end",
+        double_activation: bool = False,
     ) -> None:
         super().__init__()
         self.modes = as_modes(modes, None if isinstance(modes, (tuple, list)) else 2)
@@ -117,6 +138,10 @@ class FNO(nn.Module):
         lifting_ratio = check_int("lifting_ratio", lifting_ratio, minimum=0)
         projection_ratio = check_int("projection_ratio", projection_ratio, minimum=1)
         self.padding = check_nonnegative("padding", padding)
+        if padding_sides not in PAD_SIDES:
+            raise ValueError(f"padding_sides must be one of {PAD_SIDES}, got {padding_sides!r}")
+        self.padding_sides = padding_sides
+        self.double_activation = bool(double_activation)
         self.endpoints = bool(endpoints)
         self.positional_embedding = bool(positional_embedding)
         lifted = in_channels + (self.dim if positional_embedding else 0)
@@ -147,10 +172,12 @@ class FNO(nn.Module):
         if self.positional_embedding:
             x = torch.cat([x, grid_coordinates(x, self.endpoints)], dim=1)
         x = self.lifting(x)
-        x, pads = pad_grid(x, self.padding, self.endpoints)
+        x, pads = pad_grid(x, self.padding, self.endpoints, self.padding_sides)
         for i, (conv, skip) in enumerate(zip(self.spectral, self.skips, strict=True)):
             x = conv(x) + skip(x)
             if i < len(self.activations):
                 x = self.activations[i](x)
-        x = crop_grid(x, pads)
+                if self.double_activation:
+                    x = self.activations[i](x)
+        x = crop_grid(x, pads, self.padding_sides)
         return self.projection(x)
