@@ -34,6 +34,13 @@ def test_old_checkpoints_load_and_give_the_saved_output(name):
     torch.testing.assert_close(out, loaded.extra["output"], rtol=1e-5, atol=1e-6)
 
 
+def test_old_unet_checkpoints_rebuild_the_classic_unet():
+    for fixtures in (FIXTURES, FIXTURES_V2):
+        loaded = load_checkpoint(fixtures / "unet.pt")
+        assert "style" not in read_checkpoint(fixtures / "unet.pt")["arguments"]
+        assert loaded.arguments["style"] == "classic" and loaded.model.style == "classic"
+
+
 def test_old_fno_checkpoint_keeps_its_two_layer_lift():
     loaded = load_checkpoint(FIXTURES / "fno.pt")
     assert loaded.arguments["lifting_ratio"] == 2 and loaded.arguments["projection_ratio"] == 2

@@ -1,20 +1,36 @@
 """Convolution blocks on 1-D, 2-D and 3-D grids (U-Net, LSM and MgNO share them).
 
-``conv_layer`` picks ``nn.Conv{1,2,3}d`` with "same" padding; ``ConvBlock`` is the U-Net's
-double convolution (GroupNorm, bias); ``DoubleConv`` is the LSM authors' (bias-free, BatchNorm,
-an optional middle width). ``INTERPOLATION`` names the linear upsampling mode per dimension.
+``conv_layer`` picks ``nn.Conv{1,2,3}d`` with "same" padding; ``ConvBlock`` is the classic
+U-Net's double convolution (GroupNorm, bias); ``DoubleConv`` is the one of the LSM authors'
+U-Net (milesial's Pytorch-UNet: bias-free, BatchNorm, an optional middle width), and
+``unet_widths`` / ``unet_pass`` are that U-Net's channel widths and its encoder-decoder pass,
+shared by the LSM and the U-Net. ``INTERPOLATION`` names the linear upsampling mode per
+dimension.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import torch
 from torch import nn
+from torch.nn import functional as F
 
 from labkit.operators.layers.activations import make_activation
 
-__all__ = ["INTERPOLATION", "NORMS", "ConvBlock", "DoubleConv", "conv_layer", "make_norm"]
+__all__ = [
+    "INTERPOLATION",
+    "NORMS",
+    "ConvBlock",
+    "DoubleConv",
+    "conv_layer",
+    "make_norm",
+    "unet_pass",
+    "unet_widths",
+]
 
 INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
-NORMS = ("batch", "group")
+NORMS = ("batch", "group", "instance")
 
 
 def conv_layer(
@@ -57,7 +73,8 @@ class ConvBlock(nn.Sequential):
 
 def make_norm(kind: str, dim: int, channels: int) -> nn.Module:
     """``"batch"``: ``nn.BatchNorm{dim}d``; ``"group"``: GroupNorm with 4 groups (1 if 4 does not
-    divide ``channels``), which does not depend on the batch.
+    divide ``channels``), which does not depend on the batch; ``"instance"``:
+    ``nn.InstanceNorm{dim}d(affine=True)``, per sample and channel over the grid.
 
     Examples
     --------
@@ -68,6 +85,10 @@ def make_norm(kind: str, dim: int, channels: int) -> nn.Module:
         raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
     if kind == "batch":
         return (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[dim - 1](channels)
+    if kind == "instance":
+        return (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)[dim - 1](
+            channels, affine=True
+        )
     return nn.GroupNorm(1 if channels % 4 else 4, channels)
 
 
@@ -99,3 +120,59 @@ class DoubleConv(nn.Sequential):
             make_norm(norm, dim, out_channels),
             make_activation(activation),
         )
+
+
+def unet_widths(width: int, depth: int) -> list[int]:
+    """Channels of the encoder levels ``0..depth``: ``w 2^l``, the coarsest level as the one above.
+
+    This is the bilinear U-Net of the LSM authors (milesial's Pytorch-UNet: ``width * 16 //
+    factor`` at the bottom, ``factor = 2``).
+
+    Examples
+    --------
+    >>> unet_widths(32, 4)
+    [32, 64, 128, 256, 256]
+    """
+    return [width * 2 ** min(level, depth - 1) for level in range(depth + 1)]
+
+
+def unet_pass(
+    x: torch.Tensor,
+    inc: nn.Module,
+    down: Sequence[nn.Module],
+    up: Sequence[nn.Module],
+    skips: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+) -> torch.Tensor:
+    """The encoder-decoder pass of the bilinear U-Net, from its blocks.
+
+    ``inc`` at the finest level, then per level 2x max-pooling and a ``down`` block; every
+    level's features pass through ``skips[level]`` (the LSM's neural spectral blocks; none for
+    the U-Net); on the way up, 2x linear upsampling with aligned corners, zero padding to the
+    skip's size (``diff // 2`` before, the rest after), ``cat([skip, up])`` and an ``up`` block.
+
+    Examples
+    --------
+    >>> import torch
+    >>> widths = unet_widths(4, 2)
+    >>> inc = DoubleConv(2, 1, widths[0])
+    >>> down = [DoubleConv(2, widths[i], widths[i + 1]) for i in range(2)]
+    >>> up = [DoubleConv(2, 2 * widths[i], widths[max(i - 1, 0)], mid=widths[i])
+    ...       for i in reversed(range(2))]
+    >>> unet_pass(torch.randn(2, 1, 11, 10), inc, down, up).shape
+    torch.Size([2, 4, 11, 10])
+    """
+    dim = x.ndim - 2
+    pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[dim - 1]
+    features = [inc(x)]
+    for block in down:
+        features.append(block(pool(features[-1], 2)))
+    if skips is not None:
+        features = [skip(f) for skip, f in zip(skips, features, strict=True)]
+    h = features.pop()
+    for block in up:
+        skip = features.pop()
+        h = F.interpolate(h, scale_factor=2, mode=INTERPOLATION[dim], align_corners=True)
+        gaps = [s - n for s, n in zip(skip.shape[2:], h.shape[2:], strict=True)]
+        h = F.pad(h, [v for g in reversed(gaps) for v in (g // 2, g - g // 2)])
+        h = block(torch.cat([skip, h], dim=1))
+    return h

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from labkit._checks import check_int
 from labkit.operators.layers.activations import make_activation
 from labkit.operators.layers.channel import ChannelLinear
-from labkit.operators.layers.conv import INTERPOLATION, NORMS, DoubleConv, conv_layer
+from labkit.operators.layers.conv import NORMS, DoubleConv, conv_layer, unet_pass, unet_widths
 from labkit.operators.layers.grid import check_field, grid_coordinates
 from labkit.operators.layers.neural_spectral import NeuralSpectralBlock
 from labkit.operators.registry import register_model
@@ -40,16 +40,14 @@ def _per_axis(name: str, value: int | Sequence[int], dim: int, minimum: int) -> 
 
 
 def lsm_widths(width: int, depth: int) -> list[int]:
-    """Channels of the encoder levels ``0..depth``: ``w 2^l``, the coarsest level as the one above.
-
-    This is the authors' bilinear U-Net (``width * 16 // factor`` at the bottom, ``factor = 2``).
+    """Channels of the encoder levels ``0..depth``: the bilinear U-Net's ``unet_widths``.
 
     Examples
     --------
     >>> lsm_widths(32, 4)
     [32, 64, 128, 256, 256]
     """
-    return [width * 2 ** min(level, depth - 1) for level in range(depth + 1)]
+    return unet_widths(width, depth)
 
 
 @register_model(
@@ -107,8 +105,8 @@ class LSM(nn.Module):
     head_width : int
         Hidden channels of ``Q`` (the authors: 128).
     norm : str
-        ``"batch"`` (the authors' BatchNorm) or ``"group"`` (GroupNorm with 4 groups, which does
-        not depend on the batch).
+        ``"batch"`` (the authors' BatchNorm), ``"group"`` (GroupNorm with 4 groups, which does
+        not depend on the batch) or ``"instance"`` (InstanceNorm with affine weights).
     endpoints : bool
         Coordinates ``i / (n - 1)`` (``True``, the authors' ``linspace(0, 1, n)``) or periodic
         ``i / n``.
@@ -225,19 +223,7 @@ class LSM(nn.Module):
         x = self.lift(torch.cat([x, grid_coordinates(x, self.endpoints)], dim=1))
         if any(pads):
             x = F.pad(x, [v for p in reversed(pads) for v in (0, p)])
-        pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[self.dim - 1]
-        features = [self.inc(x)]
-        for block in self.down:
-            features.append(block(pool(features[-1], 2)))
-        features = [block(f) for block, f in zip(self.latent_blocks, features, strict=True)]
-        h = features.pop()
-        for block in self.up:
-            skip = features.pop()
-            h = F.interpolate(h, scale_factor=2, mode=INTERPOLATION[self.dim],
-                              align_corners=True)
-            gaps = [s - n for s, n in zip(skip.shape[2:], h.shape[2:], strict=True)]
-            h = F.pad(h, [v for g in reversed(gaps) for v in (g // 2, g - g // 2)])
-            h = block(torch.cat([skip, h], dim=1))
+        h = unet_pass(x, self.inc, self.down, self.up, self.latent_blocks)
         h = self.out_conv(h)
         h = h[(slice(None), slice(None), *(slice(0, n) for n in grid))]
         return self.head(h)
