@@ -72,6 +72,23 @@ class LSM(nn.Module):
     one output channel); their Darcy script uses ``d_model=64`` (``width``) and
     ``patch_size=6``.
 
+    The paper's terms (Wu et al. 2023, section 3) and the arguments that set them:
+
+    ========================================  =================================================
+    paper                                     here
+    ========================================  =================================================
+    input ``a`` and output ``u``              ``in_channels``, ``out_channels``
+    embedding of ``a`` and the coordinates    ``lift`` (one linear map to ``width``)
+    hidden channels ``C`` (code: d_model)     ``width`` at the finest scale, ``w 2^l`` below
+    hierarchical projection network, scales   ``depth`` 2x down-samplings: ``depth + 1`` scales
+    patches of the multiscale features        ``patch_size`` points per patch at every scale
+    latent tokens per patch (code: num_token) ``n_tokens``, learned per scale and head
+    basis operators (code: num_basis)         ``n_basis`` terms ``sin``/``cos`` of
+                                              ``pi * z * j / n_basis``, ``j < n_basis``
+    attention heads in the projections        ``heads`` (the code fixes 8)
+    output projection                         ``out_conv`` then ``head`` (``head_width``)
+    ========================================  =================================================
+
     Parameters
     ----------
     in_channels, out_channels : int

@@ -46,6 +46,16 @@ class MgNO(nn.Module):
     ``num_channel_u=24``, ``num_iteration=[[1,0],[1,0],[1,0],[2,0],[2,0]]``, GELU, zero
     padding): 645,828 parameters for one input and one output channel.
 
+    In the paper's notation (He, Liu and Xu 2024) a layer is ``u^{l+1} = sigma(W^l u^l + b^l +
+    V^l(u^l))``: ``V^l`` is one V-cycle (:class:`~labkit.operators.layers.VCycle`) for
+    ``A u = f`` with ``f = u^l``, its smoothers ``S``, operators ``A``, restrictions ``R`` (of
+    ``f``) and ``Pi`` (of ``u``) and prolongations ``P`` all learned 3x3 (``P``: 4x4
+    transposed) convolutions; ``J`` levels and ``nu`` smoothing steps per level are
+    ``len(smoothing)`` and ``smoothing`` (their ``num_iteration[l] = [nu_down, nu_up]`` is
+    ``smoothing[l], post_smoothing[l]``); ``c = width`` channels (``num_channel_u``); ``L =
+    n_layers``; ``sigma = activation``; ``W^l, b^l`` are ``skips``; the output map is
+    ``projection``.
+
     Parameters
     ----------
     in_channels, out_channels : int
