@@ -10,6 +10,7 @@ as the last line, ``ratio: X`` = labkit time / neuraloperator time.
 
 Usage::
 
+    python benchmarks/fno_vs_neuraloperator.py --smoke         # seconds
     python benchmarks/fno_vs_neuraloperator.py                 # CPU, small problem
     python benchmarks/fno_vs_neuraloperator.py --device cuda --resolution 256 --batch 32 \
         --bf16 --compile
@@ -89,7 +90,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the labkit model")
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run")
     args = parser.parse_args()
+    if args.smoke:
+        args.resolution, args.modes, args.width, args.steps, args.warmup = 32, 6, 16, 3, 1
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -1,4 +1,4 @@
-"""Test error of labkit's FNO and neuraloperator's FNO trained alike on the same Darcy data.
+"""Test error of labkit's FNO and neuraloperator's FNO trained alike on the same PDE data.
 
 Both models get the same labkit-made Darcy pairs, the same per-pixel unit-Gaussian
 normalisation of inputs and targets (as the FNO paper's ``UnitGaussianNormalizer``), and one
@@ -23,9 +23,25 @@ either lift:
 
 labkit's FNO uses its defaults otherwise, including ``spectral_init="neuraloperator"`` (the
 initial spectral weights drawn as neuraloperator draws them); ``--labkit-init paper`` trains it
-with the FNO paper's uniform ``[0, 1/width^2)`` instead. What still differs: the padding side
-(above) and neuraloperator's ``fft_norm="forward"``, which moves a constant factor between the
-transform and the weights without changing the function class.
+with the FNO paper's uniform ``[0, 1/width^2)`` instead. Each labkit model is trained with each
+block of ``--labkit-blocks``:
+
+* ``paper``: labkit's default, the FNO paper's block: one GELU between Fourier layers, the
+  padding at the end of each axis;
+* ``neuraloperator``: ``double_activation=True, padding_sides="both"``, the two places where
+  neuraloperator 2.0's block differs (it applies the GELU twice between layers when
+  ``use_channel_mlp=False``, and pads both sides). Initial distributions are the same
+  (checked in docs/ZOO.md), and ``tests/test_operators_fno.py`` shows that this labkit model
+  and neuraloperator's FNO are the same function once their weights are copied across.
+
+What still differs with the ``neuraloperator`` block: on a grid whose padded size is odd (43 +
+2·3 = 49 here), neuraloperator 2.0's ``SpectralConv`` shifts its output spectrum back with
+``fftshift`` instead of ``ifftshift``, which writes every output frequency ``k`` of the leading
+axes at ``k - 1``; labkit does not copy that.
+
+``--problem navier_stokes`` does the same on the lab's Navier-Stokes data (the vorticity at
+``t_in = 10`` record times in, the next 10 out, as channels; 32^2 periodic grid, no padding),
+where the FNO lift's default was checked too.
 
 Prints per configuration and model the errors per seed and their mean, and as the last line
 ``ratio: X`` = labkit's mean test error / neuraloperator's, for labkit's default lift (goal:
@@ -35,6 +51,7 @@ Usage::
 
     python benchmarks/zoo_fidelity.py --smoke              # seconds
     OMP_NUM_THREADS=1 python benchmarks/zoo_fidelity.py    # 250/50 pairs at 43^2, 3 seeds
+    OMP_NUM_THREADS=1 python benchmarks/zoo_fidelity.py --problem navier_stokes
 """
 
 from __future__ import annotations
@@ -47,25 +64,32 @@ import time
 
 import torch
 
+from labkit.data import FieldNormaliser
 from labkit.operators import FNO
 from labkit.pde import make_dataset
 
 LIFTS = {"linear": 0, "mlp": 2}
 
 
+BLOCKS = {"paper": {}, "neuraloperator": {"double_activation": True, "padding_sides": "both"}}
+
+
 def build(library: str, lift: str, modes: int, width: int, layers: int,
-          init: str | None = None) -> torch.nn.Module:
+          init: str | None = None, block: str = "paper", channels: tuple[int, int] = (1, 1),
+          padding: float = 1 / 8) -> torch.nn.Module:
+    """labkit's or neuraloperator's FNO; ``padding`` in all (neuraloperator: half per side)."""
     if library == "labkit":
         extra = {} if init is None else {"spectral_init": init}
-        return FNO(1, 1, modes=(modes, modes), width=width, n_layers=layers, padding=1 / 8,
-                   lifting_ratio=LIFTS[lift], projection_ratio=4, **extra)
+        return FNO(*channels, modes=(modes, modes), width=width, n_layers=layers,
+                   padding=padding, lifting_ratio=LIFTS[lift], projection_ratio=4,
+                   **BLOCKS[block], **extra)
     from neuralop.models import FNO as NeuralopFNO
 
     return NeuralopFNO(
-        n_modes=(2 * modes, 2 * modes - 1), in_channels=1, out_channels=1,
+        n_modes=(2 * modes, 2 * modes - 1), in_channels=channels[0], out_channels=channels[1],
         hidden_channels=width, n_layers=layers, lifting_channel_ratio=LIFTS[lift],
         projection_channel_ratio=4, positional_embedding="grid", use_channel_mlp=False,
-        fno_skip="linear", domain_padding=1 / 16,
+        fno_skip="linear", domain_padding=padding / 2 if padding else None,
     )
 
 
@@ -79,19 +103,6 @@ def relative_l2(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     return (pred - true).flatten(1).norm(dim=1) / true.flatten(1).norm(dim=1)
 
 
-class Normaliser:
-    """Per-pixel mean and standard deviation of the training set (``UnitGaussianNormalizer``)."""
-
-    def __init__(self, x: torch.Tensor, eps: float = 1e-5) -> None:
-        self.mean, self.std = x.mean(0), x.std(0) + eps
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-    def decode(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.std + self.mean
-
-
 def train_and_test(model, data, epochs: int, batch: int, seed: int) -> float:
     """The one loop for every model; returns the mean test relative L2 error."""
     x_train, y_train, x_test, y_test, y_norm = data
@@ -103,19 +114,21 @@ def train_and_test(model, data, epochs: int, batch: int, seed: int) -> float:
     for _ in range(epochs):
         for idx in torch.randperm(len(x_train), generator=order).split(batch):
             opt.zero_grad(set_to_none=True)
-            pred = y_norm.decode(model(x_train[idx]))
-            loss = relative_l2(pred, y_norm.decode(y_train[idx])).sum()
+            pred = y_norm.inverse(model(x_train[idx]))
+            loss = relative_l2(pred, y_norm.inverse(y_train[idx])).sum()
             loss.backward()
             opt.step()
             sched.step()
     model.eval()
     with torch.no_grad():
-        return float(relative_l2(y_norm.decode(model(x_test)), y_test).mean())
+        return float(relative_l2(y_norm.inverse(model(x_test)), y_test).mean())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--resolution", type=int, default=43)
+    parser.add_argument("--problem", default="darcy", choices=["darcy", "navier_stokes"])
+    parser.add_argument("--resolution", type=int, default=None,
+                        help="grid points per side (default: 43 Darcy, 32 Navier-Stokes)")
     parser.add_argument("--train", type=int, default=250)
     parser.add_argument("--test", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=12)
@@ -127,47 +140,70 @@ def main() -> None:
     parser.add_argument("--lifts", default="linear,mlp", help="comma-separated: linear, mlp")
     parser.add_argument("--labkit-init", default=None, choices=["paper", "neuraloperator"],
                         help="labkit's spectral_init (default: the FNO default)")
+    parser.add_argument("--labkit-blocks", default="paper,neuraloperator",
+                        help="comma-separated labkit blocks: paper (default), neuraloperator")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run")
     args = parser.parse_args()
+    if args.resolution is None:
+        args.resolution = 43 if args.problem == "darcy" else 32
     if args.smoke:
         args.resolution, args.train, args.test, args.epochs = 17, 20, 10, 2
         args.seeds, args.modes, args.width, args.layers = 2, 4, 8, 2
+        if args.problem == "navier_stokes":
+            args.resolution, args.train, args.test = 16, 8, 4
     torch.set_num_threads(args.threads)
     default = "mlp" if inspect.signature(FNO).parameters["lifting_ratio"].default else "linear"
     lifts = args.lifts.split(",")
     if default not in lifts:
         lifts.append(default)
-    train = make_dataset("darcy", args.train, resolution=args.resolution, seed=0)
-    test = make_dataset("darcy", args.test, resolution=args.resolution, seed=1)
-    x_norm, y_norm = Normaliser(train.inputs), Normaliser(train.targets)
-    data = (x_norm.encode(train.inputs), y_norm.encode(train.targets),
-            x_norm.encode(test.inputs), test.targets, y_norm)
-    print(f"Darcy {args.train}/{args.test} pairs at {args.resolution}^2, {args.epochs} epochs, "
+    # Navier-Stokes: periodic, no padding; a shorter record in the smoke run
+    extra = {"t_in": 4, "t_out": 4} if args.smoke and args.problem == "navier_stokes" else {}
+    train = make_dataset(args.problem, args.train, resolution=args.resolution, seed=0, **extra)
+    test = make_dataset(args.problem, args.test, resolution=args.resolution, seed=1, **extra)
+    # per-pixel unit-Gaussian, as the FNO paper's UnitGaussianNormalizer
+    x_norm = FieldNormaliser("pixel").fit(train.inputs)
+    y_norm = FieldNormaliser("pixel").fit(train.targets)
+    data = (x_norm.transform(train.inputs), y_norm.transform(train.targets),
+            x_norm.transform(test.inputs), test.targets, y_norm)
+    shape = {"channels": (train.inputs.shape[1], train.targets.shape[1]),
+             "padding": 1 / 8 if args.problem == "darcy" else 0.0}
+    print(f"{args.problem} {args.train}/{args.test} pairs at {args.resolution}^2, "
+          f"{tuple(train.inputs.shape[1:2])} -> {tuple(train.targets.shape[1:2])} channels, "
+          f"{args.epochs} epochs, "
           f"batch {args.batch}, modes {args.modes}, width {args.width}, layers {args.layers}, "
           f"threads {torch.get_num_threads()}, seeds 0..{args.seeds - 1}")
+    blocks = args.labkit_blocks.split(",")
+    if any(b not in BLOCKS for b in blocks):
+        parser.error(f"--labkit-blocks must list some of {sorted(BLOCKS)}, got {blocks}")
+    if "paper" not in blocks:
+        blocks.insert(0, "paper")
+    runs = [("labkit", b) for b in blocks] + [("neuraloperator", "")]
     means: dict[tuple[str, str], float] = {}
     for lift in lifts:
-        for library in ("labkit", "neuraloperator"):
+        for library, block in runs:
             errors, tic = [], time.perf_counter()
             for seed in range(args.seeds):
                 torch.manual_seed(seed)
                 model = build(library, lift, args.modes, args.width, args.layers,
-                              args.labkit_init)
+                              args.labkit_init, block or "paper", **shape)
                 errors.append(train_and_test(model, data, args.epochs, args.batch, seed))
-            means[lift, library] = statistics.mean(errors)
-            print(f"{lift:>6} lift {library:>15} ({count(model):,} parameters): test rel. L2 "
+            name = f"labkit/{block}" if block else library
+            means[lift, name] = statistics.mean(errors)
+            print(f"{lift:>6} lift {name:>21} ({count(model):,} parameters): test rel. L2 "
                   + " ".join(f"{e:.4f}" for e in errors)
-                  + f"  mean {means[lift, library]:.4f}  ({time.perf_counter() - tic:.0f} s)")
-        gap = abs(count(build("labkit", lift, args.modes, args.width, args.layers))
-                  / count(build("neuraloperator", lift, args.modes, args.width, args.layers)) - 1)
+                  + f"  mean {means[lift, name]:.4f}  ({time.perf_counter() - tic:.0f} s)")
+        gap = abs(count(build("labkit", lift, args.modes, args.width, args.layers, **shape))
+                  / count(build("neuraloperator", lift, args.modes, args.width, args.layers,
+                                **shape)) - 1)
         if gap > 0.01:
             raise SystemExit(f"parameter counts differ by {gap:.1%}: not the same configuration")
     for lift in lifts:
-        print(f"{lift:>6} lift: labkit / neuraloperator = "
-              f"{means[lift, 'labkit'] / means[lift, 'neuraloperator']:.3f}")
-    print(f"labkit's default lift: {default}")
-    print(f"ratio: {means[default, 'labkit'] / means[default, 'neuraloperator']:.3f}")
+        for block in blocks:
+            print(f"{lift:>6} lift, labkit {block} block / neuraloperator = "
+                  f"{means[lift, f'labkit/{block}'] / means[lift, 'neuraloperator']:.3f}")
+    print(f"labkit's default: {default} lift, paper block")
+    print(f"ratio: {means[default, 'labkit/paper'] / means[default, 'neuraloperator']:.3f}")
 
 
 if __name__ == "__main__":

@@ -51,3 +51,43 @@ def test_spectral_init_distributions(init):
         assert abs(float(w.mean())) < 0.01
     with pytest.raises(ValueError, match="spectral_init must be one of"):
         FNO(1, 1, modes=(4, 4), spectral_init="xavier")
+
+
+def _copy_neuraloperator_weights(ours: FNO, theirs, modes: int) -> None:
+    """Load neuraloperator's weights into labkit's FNO (their layout mapped to ours)."""
+    state = {}
+    for name in ("lifting", "projection"):
+        fcs = getattr(theirs, name).fcs
+        for i, fc in enumerate(fcs):
+            key = name if len(fcs) == 1 else f"{name}.{2 * i}"
+            state[f"{key}.weight"], state[f"{key}.bias"] = fc.weight[..., 0], fc.bias
+    for i, conv in enumerate(theirs.fno_blocks.convs):
+        weight = conv.weight.to_tensor()  # [in, out, 2m, m], first axis frequencies -m..m-1
+        weight = torch.roll(weight, -modes, dims=2).permute(2, 3, 0, 1)  # ours: 0..m-1, -m..-1
+        state[f"spectral.{i}.weight"] = torch.view_as_real(weight.contiguous())
+        state[f"spectral.{i}.bias"] = conv.bias
+        state[f"skips.{i}.weight"] = theirs.fno_blocks.fno_skips[i].conv.weight[..., 0]
+    ours.load_state_dict({k: v.detach().clone() for k, v in state.items()})
+
+
+@pytest.mark.parametrize("lift", [0, 2])
+def test_neuraloperators_block_options_give_its_function(lift):
+    torch.manual_seed(0)
+    modes, n = 4, 30  # padded by round(30 / 16) = 2 points on each side: an even 34
+    theirs = neuralop.models.FNO(
+        n_modes=(2 * modes, 2 * modes - 1), in_channels=1, out_channels=1, hidden_channels=8,
+        n_layers=3, lifting_channel_ratio=lift, projection_channel_ratio=2,
+        positional_embedding="grid", use_channel_mlp=False, fno_skip="linear",
+        domain_padding=1 / 16,
+    )
+    kwargs = dict(modes=(modes, modes), width=8, n_layers=3, lifting_ratio=lift,
+                  projection_ratio=2, padding=1 / 8)
+    ours = FNO(1, 1, padding_sides="both", double_activation=True, **kwargs)
+    paper_block = FNO(1, 1, **kwargs)
+    _copy_neuraloperator_weights(ours, theirs, modes)
+    _copy_neuraloperator_weights(paper_block, theirs, modes)
+    x = torch.randn(2, 1, n, n)
+    with torch.no_grad():
+        truth = theirs(x)
+        torch.testing.assert_close(ours(x), truth, rtol=1e-4, atol=1e-5)
+        assert (paper_block(x) - truth).abs().max() > 1e-3  # one activation, padding at the end

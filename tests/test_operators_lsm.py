@@ -18,7 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from labkit.operators import LSM, build_model
-from labkit.operators.lsm import NeuralSpectralBlock, lsm_widths, merge_patches, split_patches
+from labkit.operators.layers import NeuralSpectralBlock, merge_patches, split_patches
+from labkit.operators.models.lsm import lsm_widths
 from labkit.train import load_checkpoint, save_checkpoint
 
 

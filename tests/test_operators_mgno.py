@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from labkit.operators import MgNO, build_model
-from labkit.operators.mgno import VCycle
+from labkit.operators.layers import VCycle
 
 
 def count(module: nn.Module) -> int:

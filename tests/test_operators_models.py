@@ -18,7 +18,7 @@ from labkit.operators import (
     model_spec,
     spectral_refiner,
 )
-from labkit.operators.mgno import VCycle
+from labkit.operators.layers import VCycle
 from labkit.train import SobolevLoss
 
 

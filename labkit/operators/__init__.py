@@ -4,6 +4,9 @@ Every model is channels-first (``[B, C, *grid] -> [B, C_out, *grid]``), takes
 ``activation=`` by name, and is registered: ``build_model(name, **kwargs)`` builds it and a
 checkpoint records the name and arguments to rebuild it.
 
+The package holds ``layers`` (the shared blocks: spectral, channel, grid, conv, ...), ``models``
+(one model per module, built from layers only) and ``registry``, as neuraloperator does.
+
 Examples
 --------
 >>> import torch
@@ -14,14 +17,17 @@ Examples
 torch.Size([3, 1, 64])
 """
 
-from labkit.operators.activations import ACTIVATIONS, PolyNorm, PolyReLU, make_activation
-from labkit.operators.fno import FNO
-from labkit.operators.lsm import LSM
-from labkit.operators.mgno import MgNO
+from labkit.operators.layers import ACTIVATIONS, PolyNorm, PolyReLU, SpectralConv, make_activation
+from labkit.operators.models import (
+    FNO,
+    LSM,
+    MgNO,
+    SpatioTemporalFNO,
+    UNet,
+    full_modes,
+    spectral_refiner,
+)
 from labkit.operators.registry import build_model, list_models, model_spec, register_model
-from labkit.operators.sfno import SpatioTemporalFNO, full_modes, spectral_refiner
-from labkit.operators.spectral import SpectralConv
-from labkit.operators.unet import UNet
 
 __all__ = [
     "ACTIVATIONS",

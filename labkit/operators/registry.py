@@ -5,7 +5,9 @@ Every registered model remembers the name and arguments it was built with
 :func:`build_model` rebuilds the model from it. A model whose architecture changed in a way its
 old arguments cannot express names the arguments it no longer takes (``removed=``): building it
 with one, as rebuilding an old checkpoint does, fails with a message that names the argument and
-says what changed, before any weight is touched.
+says what changed, before any weight is touched. A model that gained an argument whose default
+builds something new names the value that rebuilds what it was before (``added=``):
+:func:`upgrade_arguments`, which checkpoints use, fills it in for arguments saved without it.
 """
 
 from __future__ import annotations
@@ -16,18 +18,24 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["register_model", "build_model", "list_models", "model_spec"]
+__all__ = ["register_model", "build_model", "upgrade_arguments", "list_models", "model_spec"]
 
 _MODELS: dict[str, type[nn.Module]] = {}
+_ADDED: dict[str, dict[str, Any]] = {}
 
 
-def register_model(name: str, removed: dict[str, str] | None = None):
+def register_model(
+    name: str, removed: dict[str, str] | None = None, added: dict[str, Any] | None = None
+):
     """Class decorator: register ``cls`` under ``name`` and record its init arguments.
 
     ``removed`` maps arguments that earlier versions of the model took to what changed; passing
-    one raises ``ValueError`` with that explanation.
+    one raises ``ValueError`` with that explanation. ``added`` maps arguments that later
+    versions gained to the value that gives the earlier model (for saved arguments that lack
+    them, see :func:`upgrade_arguments`).
     """
     removed = dict(removed or {})
+    _ADDED[name] = dict(added or {})
 
     def decorate(cls: type[nn.Module]) -> type[nn.Module]:
         if name in _MODELS and _MODELS[name] is not cls:
@@ -85,6 +93,27 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     if name not in _MODELS:
         raise ValueError(f"name must be one of {list_models()}, got {name!r}")
     return _MODELS[name](**kwargs)
+
+
+def upgrade_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Arguments saved by :func:`model_spec`, perhaps long ago, completed for today's model.
+
+    Arguments the model gained after they were saved take the value that builds the model as
+    it was then (``added=`` of :func:`register_model`), not today's default; checkpoints are
+    rebuilt from what this returns.
+
+    Examples
+    --------
+    >>> old = {"in_channels": 1, "out_channels": 1, "width": 4, "depth": 2, "dim": 2,
+    ...        "activation": "gelu"}  # a U-Net saved before it had a style
+    >>> upgrade_arguments("unet", old)["style"]
+    'classic'
+    >>> model_spec(build_model("unet", **upgrade_arguments("unet", old)))[1]["style"]
+    'classic'
+    """
+    if not isinstance(name, str) or not isinstance(arguments, dict) or name not in _ADDED:
+        return arguments  # nothing to complete; building it says what is wrong, if anything
+    return {**_ADDED[name], **arguments}
 
 
 def model_spec(model: nn.Module) -> tuple[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from torch import nn
 
 from labkit._checks import check_allocation
 from labkit._io import atomic_write
-from labkit.operators.registry import build_model, model_spec
+from labkit.operators.registry import build_model, model_spec, upgrade_arguments
 
 __all__ = ["Checkpoint", "CheckpointError", "save_checkpoint", "load_checkpoint"]
 
@@ -173,7 +173,8 @@ def load_checkpoint(
     otherwise :class:`CheckpointError` says what the file holds; nothing is loaded then.
     """
     payload = read_checkpoint(path, map_location)
-    name, arguments = payload["name"], payload["arguments"]
+    name = payload["name"]
+    arguments = upgrade_arguments(name, payload["arguments"])  # saved before an argument existed
     where = f"path {str(path)!r}"
     if model is None:
         model = _build(where, name, arguments)

@@ -15,10 +15,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from labkit._checks import check_int, check_nonnegative
-from labkit.operators.activations import make_activation
-from labkit.operators.fno import ChannelLinear, ChannelMLP, grid_coordinates
+from labkit.operators.layers.activations import make_activation
+from labkit.operators.layers.channel import ChannelLinear, ChannelMLP
+from labkit.operators.layers.grid import check_field, grid_coordinates
+from labkit.operators.layers.spectral import SpectralConv, as_modes
 from labkit.operators.registry import register_model
-from labkit.operators.spectral import SpectralConv, as_modes, check_field
 
 __all__ = ["SpatioTemporalFNO", "spectral_refiner", "full_modes"]
 
@@ -26,6 +27,15 @@ __all__ = ["SpatioTemporalFNO", "spectral_refiner", "full_modes"]
 @register_model("sfno")
 class SpatioTemporalFNO(nn.Module):
     """FNO over space and time: ``[B, C_in, *space, steps_in] -> [B, C_out, *space, steps_out]``.
+
+    In the notation of the FNO paper's 3-D variant (Li et al. 2021, ``FNO-3D``) and of
+    Spectral-Refiner (Cao et al. 2025): ``P`` (``lifting``, two pointwise maps through
+    ``2 * width``) lifts the snapshots and the space-time coordinates to ``d_v = width``
+    channels, a linear map over time (``time_map``) takes the ``steps_in`` input records to the
+    ``steps_out`` output ones, ``L = n_layers`` Fourier layers ``sigma(K_l v + W_l v)`` keep
+    ``k_max = modes`` spatial and ``modes_t`` temporal frequencies on the time axis padded by
+    ``time_padding``, and ``Q`` (``projection``) projects back. Spectral-Refiner's fine-tune
+    trains only the last ``K_L`` without truncation (:func:`spectral_refiner`).
 
     Parameters
     ----------

@@ -11,85 +11,21 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from labkit._checks import check_int, check_nonnegative
-from labkit.operators.activations import make_activation
+from labkit.operators.layers.activations import make_activation
+from labkit.operators.layers.channel import ChannelLinear, ChannelMLP
+from labkit.operators.layers.grid import (
+    PAD_SIDES,
+    check_field,
+    crop_grid,
+    grid_coordinates,
+    pad_grid,
+)
+from labkit.operators.layers.spectral import SpectralConv, as_modes
 from labkit.operators.registry import register_model
-from labkit.operators.spectral import SpectralConv, as_modes, check_field
 
-__all__ = ["FNO", "ChannelLinear", "ChannelMLP", "grid_coordinates", "pad_grid", "crop_grid"]
-
-
-class ChannelLinear(nn.Module):
-    """A linear map over the channel axis at every grid point (a 1x1 convolution in any dim)."""
-
-    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
-        super().__init__()
-        bound = 1.0 / math.sqrt(in_channels)
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-bound, bound))
-        self.bias = (
-            nn.Parameter(torch.empty(out_channels).uniform_(-bound, bound)) if bias else None
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.flatten(2)
-        weight = self.weight.expand(x.shape[0], *self.weight.shape)
-        if self.bias is None:
-            y = torch.bmm(weight, flat)
-        else:
-            bias = self.bias[None, :, None].expand(x.shape[0], -1, flat.shape[2])
-            y = torch.baddbmm(bias, weight, flat)
-        return y.view(x.shape[0], self.weight.shape[0], *x.shape[2:])
-
-
-class ChannelMLP(nn.Sequential):
-    """Two pointwise linear maps with an activation between them (FNO's lifting/projection)."""
-
-    def __init__(self, in_channels: int, hidden: int, out_channels: int, activation: str) -> None:
-        super().__init__(
-            ChannelLinear(in_channels, hidden),
-            make_activation(activation),
-            ChannelLinear(hidden, out_channels),
-        )
-
-
-def grid_coordinates(x: torch.Tensor, endpoints: bool = False) -> torch.Tensor:
-    """Coordinates ``[B, d, *grid]`` of the grid points of the unit cube.
-
-    Periodic grids (``endpoints=False``) have points ``i / n``; grids that include both
-    boundaries (``endpoints=True``, e.g. Darcy nodes) have ``i / (n - 1)``. Either way a grid
-    refined by 2 contains the coarse points, so subsampling sees the same coordinates.
-    """
-    grid = x.shape[2:]
-    axes = [
-        torch.arange(n, device=x.device, dtype=x.dtype) / max(n - int(endpoints), 1) for n in grid
-    ]
-    mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"))
-    return mesh.unsqueeze(0).expand(x.shape[0], *mesh.shape)
-
-
-def pad_grid(
-    x: torch.Tensor, fraction: float, endpoints: bool = False
-) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Zero-pad every grid axis at its end by ``round(fraction * cells)`` points.
-
-    ``cells`` is ``n`` on periodic grids and ``n - 1`` on grids with both end points, so the
-    padded length in physical units stays the same when the grid is refined (exactly so when
-    ``fraction * cells`` is an integer, e.g. ``fraction = 1/8`` on 33, 65, 129 nodes).
-    """
-    pads = tuple(round(fraction * (n - int(endpoints))) for n in x.shape[2:])
-    if not any(pads):
-        return x, pads
-    spec = [v for p in reversed(pads) for v in (0, p)]
-    return F.pad(x, spec), pads
-
-
-def crop_grid(x: torch.Tensor, pads: tuple[int, ...]) -> torch.Tensor:
-    """Undo :func:`pad_grid`."""
-    index = tuple(slice(0, n - p) for n, p in zip(x.shape[2:], pads, strict=True))
-    return x[(slice(None), slice(None), *index)]
-
+__all__ = ["FNO"]
 
 _SPECTRAL_INITS = ("paper", "neuraloperator")
 
@@ -146,6 +82,19 @@ class FNO(nn.Module):
         standard deviation ``1/sqrt(width)``, its ``init_std="auto"``, and ``b_l`` normal with
         the same deviation) or ``"paper"`` (``fourier_2d.py``: real and imaginary parts uniform
         in ``[0, 1/width^2)``, ``b_l`` uniform in ``+-1/sqrt(width)`` as its convolution bias).
+    padding_sides : str
+        ``"end"`` (default, as the paper's ``F.pad(x, [0, p, 0, p])``) appends the padding at
+        the end of each axis; ``"both"`` puts half of it on each side, as neuraloperator's
+        ``DomainPadding(padding / 2)``.
+    double_activation : bool
+        Apply ``sigma`` twice between Fourier layers, ``sigma(sigma(K v + W v))``, as
+        neuraloperator 2.0's ``FNOBlocks`` does when its blocks have no channel MLP
+        (``use_channel_mlp=False``, the paper's block): it applies the non-linearity once after
+        the skip sum and once more after the (absent) channel MLP. ``False`` (default): once,
+        as the paper. With ``lifting_ratio=2, projection_ratio=2, padding_sides="both",
+        double_activation=True`` this is neuraloperator's ``FNO(use_channel_mlp=False,
+        fno_skip="linear")`` function for function on grids whose padded size is even
+        (docs/ZOO.md: on odd ones neuraloperator 2.0 misplaces output frequencies by one).
 
     Examples
     --------
@@ -174,6 +123,8 @@ class FNO(nn.Module):
         lifting_ratio: int = 0,
         projection_ratio: int = 4,
         spectral_init: str = "neuraloperator",
+        padding_sides: str = "end",
+        double_activation: bool = False,
     ) -> None:
         super().__init__()
         self.modes = as_modes(modes, None if isinstance(modes, (tuple, list)) else 2)
@@ -187,6 +138,10 @@ class FNO(nn.Module):
         lifting_ratio = check_int("lifting_ratio", lifting_ratio, minimum=0)
         projection_ratio = check_int("projection_ratio", projection_ratio, minimum=1)
         self.padding = check_nonnegative("padding", padding)
+        if padding_sides not in PAD_SIDES:
+            raise ValueError(f"padding_sides must be one of {PAD_SIDES}, got {padding_sides!r}")
+        self.padding_sides = padding_sides
+        self.double_activation = bool(double_activation)
         self.endpoints = bool(endpoints)
         self.positional_embedding = bool(positional_embedding)
         lifted = in_channels + (self.dim if positional_embedding else 0)
@@ -217,10 +172,12 @@ class FNO(nn.Module):
         if self.positional_embedding:
             x = torch.cat([x, grid_coordinates(x, self.endpoints)], dim=1)
         x = self.lifting(x)
-        x, pads = pad_grid(x, self.padding, self.endpoints)
+        x, pads = pad_grid(x, self.padding, self.endpoints, self.padding_sides)
         for i, (conv, skip) in enumerate(zip(self.spectral, self.skips, strict=True)):
             x = conv(x) + skip(x)
             if i < len(self.activations):
                 x = self.activations[i](x)
-        x = crop_grid(x, pads)
+                if self.double_activation:
+                    x = self.activations[i](x)
+        x = crop_grid(x, pads, self.padding_sides)
         return self.projection(x)

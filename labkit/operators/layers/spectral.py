@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from labkit._checks import check_int
+from labkit.operators.layers.grid import check_field
 
-__all__ = ["SpectralConv", "check_field", "as_modes"]
+__all__ = ["SpectralConv", "as_modes"]
 
 
 def as_modes(modes: int | tuple[int, ...] | list[int], dim: int | None = None) -> tuple[int, ...]:
@@ -31,22 +32,6 @@ def as_modes(modes: int | tuple[int, ...] | list[int], dim: int | None = None) -
     if dim is None:
         raise TypeError("modes must be a tuple whose length sets the dimension, got an int")
     return (m,) * dim
-
-
-def check_field(name: str, x: torch.Tensor, dim: int, channels: int | None = None) -> None:
-    """Check that ``x`` is a channels-first field ``[B, C, *grid]`` with ``dim`` grid axes."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != dim + 2:
-        raise ValueError(
-            f"{name} must have shape [batch, channels, *grid] with {dim} grid axes "
-            f"({dim + 2} dims), got shape {tuple(x.shape)}"
-        )
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{name} must have {channels} channels (axis 1), got {x.shape[1]}")
-    if x.numel() == 0:
-        raise ValueError(f"{name} must hold at least one sample and grid point, got shape "
-                         f"{tuple(x.shape)}")
 
 
 class SpectralConv(nn.Module):
