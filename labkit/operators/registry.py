@@ -22,6 +22,7 @@ __all__ = ["register_model", "build_model", "upgrade_arguments", "list_models", 
 
 _MODELS: dict[str, type[nn.Module]] = {}
 _ADDED: dict[str, dict[str, Any]] = {}
+_DEFAULTS: dict[str, dict[str, Any]] = {}
 
 
 def register_model(
@@ -42,6 +43,11 @@ def register_model(
             raise ValueError(f"name {name!r} is already registered to {_MODELS[name].__name__}")
         init = cls.__init__
         signature = inspect.signature(init)
+        _DEFAULTS[name] = {
+            k: p.default
+            for k, p in signature.parameters.items()
+            if k != "self" and p.default is not inspect.Parameter.empty
+        }
 
         @functools.wraps(init)
         def recording_init(self, *args, **kwargs):
@@ -99,8 +105,9 @@ def upgrade_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """Arguments saved by :func:`model_spec`, perhaps long ago, completed for today's model.
 
     Arguments the model gained after they were saved take the value that builds the model as
-    it was then (``added=`` of :func:`register_model`), not today's default; checkpoints are
-    rebuilt from what this returns.
+    it was then (``added=`` of :func:`register_model`) where today's default would build
+    something new, and today's default otherwise; checkpoints are rebuilt from (and compared
+    with) what this returns.
 
     Examples
     --------
@@ -113,7 +120,7 @@ def upgrade_arguments(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """
     if not isinstance(name, str) or not isinstance(arguments, dict) or name not in _ADDED:
         return arguments  # nothing to complete; building it says what is wrong, if anything
-    return {**_ADDED[name], **arguments}
+    return {**_DEFAULTS[name], **_ADDED[name], **arguments}
 
 
 def model_spec(model: nn.Module) -> tuple[str, dict[str, Any]]:
