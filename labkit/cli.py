@@ -140,7 +140,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _parameters(path: Path, pairs: Sequence[Sequence[str]]) -> dict:
-    declared = nbs.declared_parameters(path)
+    declared = nbs.check_run_parameters(path)  # bad input is refused before any notebook runs
     params = {}
     for key, text in pairs:
         if key not in declared:
@@ -162,6 +162,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {args.out!r} is not a writable folder")
     for path in paths:
         nbs.check_outputs(path, out)  # before any run: refuse to overwrite what is not ours
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"--out {args.out!r} cannot be created: {exc.strerror or exc}") from None
     status = 0
     for i, (path, params) in enumerate(plans, 1):
         mode = " (smoke)" if args.smoke else ""
@@ -175,15 +179,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 progress=not args.quiet,
                 timeout=args.timeout,
             )
-        except nbs.NotebookError as exc:
+        except nbs.NotebookExecutionError as exc:  # the notebook failed: go on with the next
             print(f"labkit: error: {exc}", file=sys.stderr)
             status = 1
             continue
-        checks = nbs.notebook_info(path).get("checks", {}) if args.smoke else {}
-        failures = nbs.check_records(run.results, checks)
-        for failure in failures:
+        for failure in run.failures:
             print(f"labkit: check failed: {path.stem}: {failure}", file=sys.stderr)
-        status = status or (1 if failures else 0)
+        status = status or (1 if run.failures else 0)
         print(
             f"  {run.seconds:.1f} s, {len(run.results)} records -> {run.notebook}, "
             f"{run.results_file}",
@@ -224,8 +226,7 @@ def lab_folder() -> Path:
 def _cmd_lab(args: argparse.Namespace) -> int:
     lab_folder()
     cmd = lab_command(args.port, args.no_browser)
-    env = dict(os.environ)
-    env.setdefault("BOKEH_RESOURCES", "inline")
+    env = nbs.kernel_environment()  # kernels load Bokeh inline: the lab works offline
     if os.name == "posix":
         # Become JupyterLab, so that a signal to `labkit lab` (Ctrl-C, a terminate) reaches the
         # server itself instead of leaving it running as an orphan.

@@ -11,8 +11,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell
 
-from labkit.check import ExerciseCheckFailed, check_close, check_conserved, check_shape
 from labkit.course import CourseConfig, CourseError, build_course, load_course, student_source
+from labkit.course.exercises import (
+    ExerciseCheckFailed,
+    check_close,
+    check_conserved,
+    check_shape,
+)
 from labkit.course.markers import instructor_source
 from labkit.notebooks import list_notebooks, notebook_dir
 
@@ -37,6 +42,17 @@ def test_check_close_says_what_is_wrong(answer, message):
     assert message in str(info.value)
     assert len(str(info.value).splitlines()) == 1
     assert info.value._render_traceback_()[0].count("\n") == 0, "Jupyter shows one line"
+
+
+def test_labkit_check_is_a_deprecated_alias_of_course_exercises():
+    import importlib
+    import sys
+
+    sys.modules.pop("labkit.check", None)
+    moved = r"labkit\.check moved to labkit\.course\.exercises"
+    with pytest.warns(DeprecationWarning, match=moved):
+        old = importlib.import_module("labkit.check")
+    assert (old.check_close, old.ExerciseCheckFailed) == (check_close, ExerciseCheckFailed)
 
 
 def test_checks_pass_on_right_answers(capsys):

@@ -167,7 +167,7 @@ def test_split_check_cell_keeps_every_line():
     head, rest = split_check_cell(src)
     assert head == "x = 1\ncheck_close(\n    x, 1\n)" and rest == "record('x', x)\n\nplot(x)"
     assert f"{head}\n{rest}" == src
-    assert split_check_cell("y = labkit.check.check_shape(a, (2,))") == (
-        "y = labkit.check.check_shape(a, (2,))",
+    assert split_check_cell("y = exercises.check_shape(a, (2,))") == (
+        "y = exercises.check_shape(a, (2,))",
         "",
     )

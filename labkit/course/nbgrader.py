@@ -100,7 +100,7 @@ def check_cell_index(nb: Any, exercise_index: int, name: str, exercise_id: str) 
     Raises
     ------
     CourseError
-        When the next code cell does not call a ``labkit.check`` function.
+        When the next code cell does not call a ``labkit.course.exercises`` check.
     """
     for index in range(exercise_index + 1, len(nb.cells)):
         cell = nb.cells[index]
@@ -110,7 +110,7 @@ def check_cell_index(nb: Any, exercise_index: int, name: str, exercise_id: str) 
             return index
         break
     raise CourseError(
-        f"{name}: exercise {exercise_id!r} needs its check (a labkit.check call such as "
+        f"{name}: exercise {exercise_id!r} needs its check (a labkit.course.exercises call such as "
         "check_close) in the next code cell, to grade it with nbgrader"
     )
 

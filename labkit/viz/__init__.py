@@ -12,10 +12,6 @@ Examples
 4.0
 """
 
-import os
-
-os.environ.setdefault("BOKEH_RESOURCES", "inline")
-
 from labkit.viz.fields import field_viewer, relative_l2  # noqa: E402
 from labkit.viz.intrinsic import intrinsic_dimension_at, intrinsic_explorer  # noqa: E402
 from labkit.viz.pores import pore_viewer  # noqa: E402

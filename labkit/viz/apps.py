@@ -25,8 +25,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-os.environ.setdefault("BOKEH_RESOURCES", "inline")
-
 from labkit._checks import check_choice, check_int  # noqa: E402
 from labkit.viz import demo  # noqa: E402
 

@@ -1,6 +1,6 @@
 """One look for every explorer: sizes, fonts, colours and labels with units.
 
-Importing this module makes bokeh and panel use inline resources, so explorers render without a
+:func:`setup` makes bokeh and panel use inline resources, so explorers render without a
 network connection (panel and bokeh otherwise load their JavaScript from a CDN).
 
 Examples
@@ -14,10 +14,7 @@ Examples
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-os.environ.setdefault("BOKEH_RESOURCES", "inline")
 
 __all__ = [
     "ACCENT",

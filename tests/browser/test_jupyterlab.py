@@ -37,6 +37,7 @@ import nbformat
 import pytest
 from _browser import DRAWN_STATE_JS, fingerprint, free_port, stop, wait_for_http
 
+from labkit.notebooks import kernel_environment
 from labkit.viz.apps import EXPLORERS
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
@@ -121,8 +122,8 @@ def jupyter_lab(tmp_path_factory):
     _explorer_notebook(nb_dir / EXPLORER_NOTEBOOK)
     _user_settings(settings)
     port, token = free_port(), secrets.token_hex(16)
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "MPLBACKEND"},  # kernels draw inline
+    env = {  # the kernels' environment of `labkit lab`: Bokeh inline, no network needed
+        **kernel_environment({k: v for k, v in os.environ.items() if k != "MPLBACKEND"}),
         "OMP_NUM_THREADS": "1",
         "PYVISTA_OFF_SCREEN": "true",
         "JUPYTERLAB_SETTINGS_DIR": str(settings),
