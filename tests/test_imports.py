@@ -41,7 +41,6 @@ ALLOWED = {
 # Cycles that exist only through deferred (function-level) imports; none runs at import time.
 # At the merge of issue 16 (H-train: callbacks in their own module) delete the train entry.
 DEFERRED_CYCLES = {
-    frozenset({"labkit.train.live", "labkit.train.loop"}): "fit() builds LiveLossPlot; H-train",
     frozenset({"labkit.data", "labkit.data.make", "labkit.pde.datasets"}): (
         "make_dataset(store=...) writes through labkit.data, which solves with labkit.pde"
     ),
@@ -186,7 +185,7 @@ print(json.dumps({"changed": changed, "imported": len(modules)}))
 
 # On this branch pores/thinning.py, nearest.py and subfield.py still pick numba's threading
 # layer when imported. At the merge of issue 16 (H-checks makes it explicit) this becomes set().
-KNOWN_SIDE_EFFECTS = {"numba.config.THREADING_LAYER"}
+KNOWN_SIDE_EFFECTS: set[str] = set()
 
 
 @pytest.mark.slow
