@@ -6,6 +6,11 @@ notebooks (figures, HTML and Bokeh outputs, math) with pure-Python tools that in
 MathJax is served from the book itself (``jupyter-server-mathjax``), so math renders offline.
 BokehJS and panel's JavaScript, which every executed notebook carries inline, are moved into one
 shared file in ``_static/`` (:func:`share_loaders`), so a page weighs its figures, not the library.
+ipywidgets views the browser can drive alone (``jslink``) stay live, drawn by ipywidgets' offline
+HTML manager served from ``_static/widgets/``; the others show their last picture
+(:mod:`labkit.course.book_widgets`). pyvista scenes shown with the ``labkit-scene`` backend turn
+with the mouse in vtk.js's offline viewer, served from ``_static/vtkjs/``
+(:mod:`labkit.course.book_scenes`).
 
 Each page starts with a "launch on Binder" link and a "download the student notebook" link.
 """
@@ -30,6 +35,7 @@ from labkit.course.book_scenes import scene_frames
 from labkit.course.book_widgets import (
     LIVE_NOTE,
     WIDGET_VIEW,
+    has_controls,
     html_manager_dist,
     live_views,
     prune_widget_state,
@@ -144,13 +150,14 @@ def share_loaders(nb: nbformat.NotebookNode, static: Path) -> int:
 def _live_widgets(nb: nbformat.NotebookNode) -> None:
     """Keep the live widget views (and only the state they need), each followed by a note."""
     live = live_views(nb)
+    noted = {view for view, models in live.items() if has_controls(nb, models)}
     widget_snapshots(nb, keep=frozenset(live))
     prune_widget_state(nb, set().union(*live.values()) if live else set())
     for cell in nb.cells:
         outputs = []
         for output in cell.get("outputs", []):
             outputs.append(output)
-            if output.get("data", {}).get(WIDGET_VIEW, {}).get("model_id") in live:
+            if output.get("data", {}).get(WIDGET_VIEW, {}).get("model_id") in noted:
                 note = {"output_type": "display_data", "metadata": {}}
                 outputs.append(nbformat.from_dict(note | {"data": {"text/html": LIVE_NOTE}}))
         if "outputs" in cell:

@@ -23,8 +23,14 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["html_manager_dist", "live_views", "prune_widget_state", "vendor_html_manager",
-           "widget_snapshots"]  # fmt: skip
+__all__ = [
+    "has_controls",
+    "html_manager_dist",
+    "live_views",
+    "prune_widget_state",
+    "vendor_html_manager",
+    "widget_snapshots",
+]
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -114,6 +120,12 @@ def live_views(nb: nbformat.NotebookNode) -> dict[str, set[str]]:
                 needed |= _tree(state, lid)
             views[view["model_id"]] = needed
     return views
+
+
+def has_controls(nb: nbformat.NotebookNode, models: set[str]) -> bool:
+    """Whether any of ``models`` is a control a reader can move (not e.g. a progress bar)."""
+    state = _state(nb)
+    return any(_is_control(state[mid]) for mid in models if mid in state)
 
 
 def prune_widget_state(nb: nbformat.NotebookNode, keep: set[str]) -> int:
