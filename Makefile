@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch, installed before anything else so no dependency pulls a CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: lab test install lint book clean fuzz
+.PHONY: lab test install lint book clean fuzz js
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-install: $(STAMP)
+# The book's JavaScript (the offline ipywidgets manager), pinned by js/package-lock.json.
+JS_STAMP := js/node_modules/.installed
+$(JS_STAMP): js/package.json js/package-lock.json
+	npm ci --prefix js --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
+js: $(JS_STAMP)
+
+install: $(STAMP) $(JS_STAMP)
 
 lab: $(STAMP)
 	$(BIN)/labkit lab
@@ -26,7 +34,7 @@ lab: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+test: $(STAMP) $(JS_STAMP) lint
 	$(BIN)/python -m pytest
 
 # Property-based tests with many examples per entry point (make test runs a few of each).
@@ -36,8 +44,8 @@ fuzz: $(STAMP)
 		-q -p no:cacheprovider --hypothesis-show-statistics -o faulthandler_timeout=600
 
 # The course website: student/instructor versions, notebooks executed at their defaults, HTML.
-book: $(STAMP)
+book: $(STAMP) $(JS_STAMP)
 	$(BIN)/labkit course book --config course.toml --out _book
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info js/node_modules

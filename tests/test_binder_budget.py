@@ -12,17 +12,17 @@ Expensive: the notebook runs happen only with ``LABKIT_BINDER=1`` (marker ``bind
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from binder_hour import binder_env, run_measured  # noqa: E402 - the measurement the README uses
+
 LIMIT_BYTES = 2 * 1024**3
 TIME_LIMIT_S = 20 * 60
-POLL_S = 0.2
 
 binder_only = pytest.mark.skipif(
     os.environ.get("LABKIT_BINDER") != "1", reason="Binder budget run: set LABKIT_BINDER=1"
@@ -31,49 +31,6 @@ binder_only = pytest.mark.skipif(
 
 def _notebooks() -> list[str]:
     return sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-
-
-def tree_rss(proc) -> int:
-    """Resident memory (bytes) of ``proc`` and all its descendants; vanished ones count 0."""
-    import psutil
-
-    total = 0
-    try:
-        members = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    for member in members:
-        try:
-            total += member.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total
-
-
-def run_measured(cmd: list[str], env: dict[str, str], timeout_s: float) -> tuple[int, float, int]:
-    """Run ``cmd`` on one CPU; return (exit code, seconds, peak tree RSS in bytes)."""
-    import psutil
-
-    cpu = min(os.sched_getaffinity(0))
-    start = time.perf_counter()
-    popen = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
-    )  # fmt: skip
-    proc, peak = psutil.Process(popen.pid), 0
-    while popen.poll() is None:
-        peak = max(peak, tree_rss(proc))
-        if time.perf_counter() - start > timeout_s:
-            for child in proc.children(recursive=True):
-                child.kill()
-            popen.kill()
-            break
-        time.sleep(POLL_S)
-    output = popen.communicate()[0].decode(errors="replace")
-    elapsed = time.perf_counter() - start
-    if popen.returncode != 0:
-        print(output[-3000:])
-    return popen.returncode, elapsed, peak
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +70,7 @@ def test_tree_rss_sees_a_child_allocation():
 def test_notebook_fits_binder(name, table, tmp_path):
     labkit = Path(sys.executable).parent / "labkit"
     cmd = [str(labkit), "run", name, "--out", str(tmp_path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    rc, seconds, peak = run_measured(cmd, env, TIME_LIMIT_S)
+    rc, seconds, peak = run_measured(cmd, binder_env(), TIME_LIMIT_S)
     ok = rc == 0 and peak <= LIMIT_BYTES
     table[name] = (seconds, peak / 1024**2, "yes" if ok else "**no**")
     assert rc == 0, f"{name} failed at default parameters (exit {rc}) after {seconds:.0f} s"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
@@ -68,3 +71,122 @@ def test_widget_views_become_their_last_picture(tmp_path):
     assert all("application/vnd.jupyter.widget-view+json" not in o.get("data", {})
                for o in nb.cells[0].outputs)  # fmt: skip
     nbformat.validate(nb)
+
+
+def _scene_index(vtksz: bytes) -> dict:
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(vtksz)) as z:
+        return json.loads(z.read("index.json"))
+
+
+def _arrays(index: dict) -> dict:
+    import base64
+
+    import numpy as np
+
+    kinds = {h: a["type"].removesuffix("Array").lower() for h, a in index["hashes"].items()}
+    return {
+        h: np.frombuffer(base64.b64decode(a["content"]), dtype=kinds[h])
+        for h, a in index["hashes"].items()
+    }
+
+
+def test_compact_scene_keeps_every_array_in_float32():
+    """Tubes carry float64 points in pyvista's export; the compacted scene holds the same values
+    in float32 (what vtk.js draws with), every other array byte for byte."""
+    import numpy as np
+    import pyvista as pv
+
+    from labkit.course.book_scenes import compact_scene
+
+    line = pv.Spline(np.c_[np.linspace(0, 1, 9), np.sin(np.arange(9.0)), np.zeros(9)], 60)
+    pl = pv.Plotter(off_screen=True, window_size=(200, 150))
+    pl.add_mesh(line.tube(radius=0.05).points_to_double())
+    pl.add_mesh(pv.Sphere())
+    raw = pl.trame.export_vtksz(filename=None)
+    pl.close()
+    old, new = _scene_index(raw), _scene_index(compact_scene(raw))
+    assert any(a["type"] == "Float64Array" for a in old["hashes"].values())
+    assert {a["type"] for a in new["hashes"].values()} <= {"Float32Array", "Int32Array"}
+    before, after = _arrays(old), _arrays(new)
+    assert before.keys() == after.keys()
+    for h, values in before.items():
+        expected = values.astype(np.float32) if values.dtype == np.float64 else values
+        np.testing.assert_array_equal(after[h], expected)
+        assert after[h].dtype == expected.dtype
+    assert len(compact_scene(raw)) <= len(raw)
+
+
+def test_book_keeps_linked_widgets_live_and_scenes_turnable(tmp_path):
+    """A real kernel: a slider jslink'ed to a stack of pictures is kept live with exactly the
+    state it needs; a slider driven by Python and an Output-drawn explorer are not; a pyvista
+    scene shown with the labkit-scene backend carries its picture and its full vtk.js scene,
+    which the book turns into the viewer's iframe."""
+    import base64
+    import io
+
+    import pyvista as pv
+    from nbclient import NotebookClient
+    from PIL import Image
+
+    from labkit.course.book import _live_widgets
+    from labkit.course.book_scenes import SCENE_MIME, scene_frames
+    from labkit.course.book_widgets import live_views
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "import ipywidgets as w\nfrom IPython.display import display\n"
+                "pics = w.Stack([w.HTML(f'<b>{i}</b>') for i in range(4)], selected_index=0)\n"
+                "s = w.IntSlider(max=3)\nw.jslink((s, 'value'), (pics, 'selected_index'))\n"
+                "display(w.VBox([s, pics]))"
+            ),
+            new_code_cell(
+                "t, label = w.IntSlider(), w.HTML('0')\n"
+                "t.observe(lambda c: setattr(label, 'value', str(c.new)), names='value')\n"
+                "display(w.VBox([t, label]))"
+            ),
+            new_code_cell("out = w.Output()\nwith out:\n    print('drawn')\ndisplay(out)"),
+            new_code_cell(
+                "import pyvista as pv\nfrom labkit.course.book_scenes import scene_backend\n"
+                "pv.OFF_SCREEN = True\npv.set_jupyter_backend(scene_backend())\n"
+                "pl = pv.Plotter(window_size=(320, 240))\npl.add_mesh(pv.Cone(resolution=24))\n"
+                "pl.show()"
+            ),
+        ]
+    )
+    NotebookClient(nb, kernel_name="python3", timeout=180).execute()
+    view = "application/vnd.jupyter.widget-view+json"
+    ids = [
+        next(o.data[view]["model_id"] for o in c.outputs if view in o.get("data", {}))
+        for c in nb.cells[:3]
+    ]
+    live = live_views(nb)
+    assert list(live) == [ids[0]]
+
+    _live_widgets(nb)
+    state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    names = sorted(m["model_name"] for m in state.values())
+    assert names.count("LinkModel") == 1 and names.count("StackModel") == 1
+    assert "OutputModel" not in names and ids[1] not in state
+    referenced = {
+        ref.removeprefix("IPY_MODEL_")
+        for m in state.values()
+        for ref in re.findall(r"IPY_MODEL_[0-9a-f]+", json.dumps(m["state"]))
+    }
+    assert referenced <= set(state), "the kept state is closed under its references"
+    assert "drawn" in json.dumps(nb.cells[2].outputs), "the Output explorer became its picture"
+
+    (scene,) = [o for o in nb.cells[3].outputs if SCENE_MIME in o.get("data", {})]
+    assert Image.open(io.BytesIO(base64.b64decode(scene.data["image/png"]))).size == (320, 240)
+    index = _scene_index(base64.b64decode(scene.data[SCENE_MIME]))
+    points = [a for a in index["hashes"].values() if a.get("vtk") == "vtkPoints"]
+    n_points = [len(base64.b64decode(a["content"])) // 12 for a in points]
+    assert pv.Cone(resolution=24).n_points in n_points
+    static = tmp_path / "_static"
+    assert scene_frames(nb, static) == 1
+    assert "<iframe" in scene.data["text/html"] and SCENE_MIME not in scene.data
+    assert (static / "vtkjs" / "OfflineLocalView.js").stat().st_size > 500_000

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", "labkit-runs", "_book",
     ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "_screens", ".labkit-cache", ".whl",
-    "out", "*.pyc", "*.nbi", "*.nbc",
+    "out", "*.pyc", "*.nbi", "*.nbc", "node_modules",
 )  # fmt: skip
 
 

@@ -6,6 +6,11 @@ notebooks (figures, HTML and Bokeh outputs, math) with pure-Python tools that in
 MathJax is served from the book itself (``jupyter-server-mathjax``), so math renders offline.
 BokehJS and panel's JavaScript, which every executed notebook carries inline, are moved into one
 shared file in ``_static/`` (:func:`share_loaders`), so a page weighs its figures, not the library.
+ipywidgets views the browser can drive alone (``jslink``) stay live, drawn by ipywidgets' offline
+HTML manager served from ``_static/widgets/``; the others show their last picture
+(:mod:`labkit.course.book_widgets`). pyvista scenes shown with the ``labkit-scene`` backend turn
+with the mouse in vtk.js's offline viewer, served from ``_static/vtkjs/``
+(:mod:`labkit.course.book_scenes`).
 
 Each page starts with a "launch on Binder" link and a "download the student notebook" link.
 """
@@ -26,10 +31,22 @@ import nbformat
 from nbformat.v4 import new_markdown_cell
 
 from labkit._io import check_output_folder, replace_folder
+from labkit.course.book_scenes import scene_frames
+from labkit.course.book_widgets import (
+    LIVE_NOTE,
+    WIDGET_VIEW,
+    has_controls,
+    html_manager_dist,
+    live_views,
+    prune_widget_state,
+    vendor_html_manager,
+    widget_snapshots,
+)
 from labkit.course.config import CourseConfig
 from labkit.course.markers import instructor_source
 
 __all__ = ["build_book", "localise_panel_assets", "share_loaders", "widget_snapshots"]
+
 
 _CONF = """\
 project = {title!r}
@@ -50,7 +67,7 @@ mathjax2_config = {{
     "messageStyle": "none",
 }}
 nb_execution_mode = "off"
-nb_ipywidgets_js = {{}}
+nb_ipywidgets_js = {widgets_js!r}
 myst_enable_extensions = ["dollarmath", "amsmath"]
 exclude_patterns = ["_build", "student"]
 html_theme_options = {{"show_toc_level": 2}}
@@ -130,58 +147,34 @@ def share_loaders(nb: nbformat.NotebookNode, static: Path) -> int:
     return moved
 
 
-_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-_SNAPSHOT_NOTE = (
-    '<p class="labkit-widget-note"><em>The explorer as it was last drawn; run the notebook '
-    "(Binder link above) to move its controls.</em></p>"
-)
-
-
-def _captured_outputs(state: dict, model_id: str, seen: set[str]) -> list[dict]:
-    """Outputs held by the Output widgets in the tree of widget ``model_id``, in child order."""
-    if model_id in seen or model_id not in state:
-        return []
-    seen.add(model_id)
-    model = state[model_id]
-    outputs = list(model.get("state", {}).get("outputs", []))
-    for child in model.get("state", {}).get("children", []):
-        if isinstance(child, str) and child.startswith("IPY_MODEL_"):
-            outputs += _captured_outputs(state, child.removeprefix("IPY_MODEL_"), seen)
-    return outputs
-
-
-def widget_snapshots(nb: nbformat.NotebookNode) -> int:
-    """Replace each ipywidgets view by the last picture its Output widgets hold.
-
-    A static page has no kernel to drive the widgets, and a view alone renders nothing. The
-    executed notebook's saved widget state (``metadata.widgets``) keeps what each Output widget
-    showed last; those outputs take the view's place, with a line saying so. A view whose state
-    holds no output is left as it was. Returns how many views were replaced.
-    """
-    state = nb.metadata.get("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
-    replaced = 0
+def _live_widgets(nb: nbformat.NotebookNode) -> None:
+    """Keep the live widget views (and only the state they need), each followed by a note."""
+    live = live_views(nb)
+    noted = {view for view, models in live.items() if has_controls(nb, models)}
+    widget_snapshots(nb, keep=frozenset(live))
+    prune_widget_state(nb, set().union(*live.values()) if live else set())
     for cell in nb.cells:
         outputs = []
         for output in cell.get("outputs", []):
-            view = output.get("data", {}).get(_WIDGET_VIEW)
-            captured = _captured_outputs(state, view["model_id"], set()) if view else []
-            if not captured:
-                outputs.append(output)
-                continue
-            outputs += [nbformat.from_dict(o) for o in captured]
-            note = {"output_type": "display_data", "metadata": {}}
-            outputs.append(nbformat.from_dict(note | {"data": {"text/html": _SNAPSHOT_NOTE}}))
-            replaced += 1
+            outputs.append(output)
+            if output.get("data", {}).get(WIDGET_VIEW, {}).get("model_id") in noted:
+                note = {"output_type": "display_data", "metadata": {}}
+                outputs.append(nbformat.from_dict(note | {"data": {"text/html": LIVE_NOTE}}))
         if "outputs" in cell:
             cell.outputs = outputs
-    return replaced
 
 
-def _page(executed: Path, name: str, binder_url: str, static: Path) -> nbformat.NotebookNode:
+def _page(
+    executed: Path, name: str, binder_url: str, static: Path, live: bool
+) -> nbformat.NotebookNode:
     nb = nbformat.read(executed, as_version=4)
     share_loaders(nb, static)
-    widget_snapshots(nb)
+    if live:
+        _live_widgets(nb)
+    else:
+        widget_snapshots(nb)
+        nb.metadata.pop("widgets", None)
+    scene_frames(nb, static)
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags:
@@ -239,7 +232,17 @@ def build_book(
         shutil.copytree(
             Path(jupyter_server_mathjax.__file__).parent / "static", src / "_static" / "mathjax"
         )
-        (src / "conf.py").write_text(_CONF.format(title=config.title))
+        dist = html_manager_dist()
+        if dist is None:
+            print(
+                "labkit: the offline widget manager is not installed (make js); "
+                "every widget in the book shows its last picture",
+                file=sys.stderr,
+            )
+        widgets_js = vendor_html_manager(src / "_static", dist) if dist else []
+        (src / "conf.py").write_text(
+            _CONF.format(title=config.title, widgets_js={js: {} for js in widgets_js})
+        )
         toc = "\n".join(names)
         (src / "index.md").write_text(
             f"# {config.title}\n\nThe notebooks of this course, executed. Each page links to Binder"
@@ -248,7 +251,13 @@ def build_book(
         )
         for name in names:
             nbformat.write(
-                _page(executed_dir / f"{name}.ipynb", name, config.binder_url, src / "_static"),
+                _page(
+                    executed_dir / f"{name}.ipynb",
+                    name,
+                    config.binder_url,
+                    src / "_static",
+                    live=dist is not None,
+                ),
                 src / f"{name}.ipynb",
             )
             shutil.copy(student_dir / f"{name}.ipynb", src / "student" / f"{name}.ipynb")
@@ -261,5 +270,7 @@ def build_book(
         )
         if result.returncode != 0:
             raise RuntimeError(f"sphinx failed:\n{result.stderr[-3000:]}")
+        for source_map in html.rglob("*.map"):  # the themes' source maps: 3.4 MB for debuggers
+            source_map.unlink()
         replace_folder(out, lambda tmp: shutil.copytree(html, tmp, dirs_exist_ok=True), force=force)
     return out / "index.html"

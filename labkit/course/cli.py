@@ -57,6 +57,8 @@ def _cmd_book(args: argparse.Namespace) -> int:
         # Figures drawn into Output widgets are kept in the saved widget state (the book shows
         # them in place of the widget) only with Jupyter's own inline backend, not with Agg.
         os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+        # pyvista scenes are exported for the book's vtk.js viewer, not left to a trame server.
+        os.environ["LABKIT_BOOK"] = "1"
         for i, entry in enumerate(config.notebooks, 1):
             print(f"[{i}/{len(config.notebooks)}] executing {entry.name}", file=sys.stderr)
             run_notebook(

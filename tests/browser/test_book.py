@@ -1,10 +1,16 @@
 """The course website: built from the smoke-executed notebooks, read in headless Chromium with
-every request outside the book's own folder blocked; the book stays light (BokehJS once)."""
+every request outside the book's own folder blocked; the book stays light (BokehJS once); its
+jslink'ed widgets move and its pyvista scenes turn, drawn by the book's own JavaScript."""
 
 from __future__ import annotations
 
+import io
 import re
+import time
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 from labkit.course import build_course, load_course
 from labkit.course.book import build_book
@@ -44,14 +50,63 @@ def page_weights(html: Path) -> tuple[int, dict[str, int]]:
     return total, pages
 
 
-def test_book_renders_figures_and_math(tmp_path, smoke_runs, browser_context, screens_dir):
+@pytest.fixture(scope="module")
+def book_index(tmp_path_factory, smoke_runs) -> Path:
+    """The book of the default course, built once from the smoke runs; its ``index.html``."""
+    tmp_path = tmp_path_factory.mktemp("book")
     config = load_course(COURSE_FILE)
     course = build_course(config, tmp_path / "course")
     notebooks = [find_notebook(entry.name) for entry in config.notebooks]
     smoke_runs.prefetch(notebooks)  # two at a time; test_notebooks.py reuses them
     for path in notebooks:
         smoke_runs(path)  # raises a notebook's error, if any
-    index = build_book(smoke_runs.out_dir, tmp_path / "html", config, course.root / "student")
+    return build_book(smoke_runs.out_dir, tmp_path / "html", config, course.root / "student")
+
+
+def offline_page(context, root: str, blocked: list[str]):
+    """A new page of ``context`` that lets through only requests for files under ``root``."""
+
+    def offline(route):
+        if route.request.url.startswith(root):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page = context.new_page()
+    page.route("**/*", offline)
+    return page
+
+
+def pixels(locator) -> np.ndarray:
+    """The element's screenshot as an RGB array."""
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"), dtype=float)
+
+
+def changed(before: np.ndarray, after: np.ndarray) -> float:
+    """Fraction of pixels whose colour moved by more than 30 (sum over RGB)."""
+    if before.shape != after.shape:
+        return 1.0
+    return float((np.abs(after - before).sum(axis=-1) > 30).mean())
+
+
+def settle(locator, timeout_s: float = 20.0, drawn=lambda a: True) -> np.ndarray:
+    """Screenshots of ``locator`` until two in a row agree and ``drawn`` holds; the last one."""
+    deadline, last = time.monotonic() + timeout_s, pixels(locator)
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = pixels(locator)
+        if changed(last, now) == 0 and drawn(now):
+            return now
+        last = now
+    return last
+
+
+def test_book_renders_figures_and_math(book_index, browser_context, screens_dir):
+    index = book_index
+    tmp_path = index.parent.parent
     assert (tmp_path / "html" / "student" / "00_tour.ipynb").exists() or any(
         (tmp_path / "html" / "_downloads").rglob("00_tour.ipynb")
     ), "the student notebook is downloadable"
@@ -61,18 +116,8 @@ def test_book_renders_figures_and_math(tmp_path, smoke_runs, browser_context, sc
     heavy = {k: round(v / MB, 2) for k, v in pages.items() if v >= 3 * MB}
     assert not heavy, f"pages over 3 MB beyond the shared assets: {heavy}"
 
-    root = index.parent.as_uri()
     blocked: list[str] = []
-
-    def offline(route):
-        if route.request.url.startswith(root):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    page = browser_context.new_page()
-    page.route("**/*", offline)
+    page = offline_page(browser_context, index.parent.as_uri(), blocked)
     try:
         page.goto(index.as_uri())
         page.wait_for_load_state("load")
@@ -96,3 +141,58 @@ def test_book_renders_figures_and_math(tmp_path, smoke_runs, browser_context, sc
     assert not blocked, f"the book asked for files outside itself: {sorted(set(blocked))[:5]}"
     assert any("Binder" in t for t in state["links"])
     assert any("student notebook" in t for t in state["links"])
+
+
+def _first_page_with(html: Path, marker: str) -> Path:
+    pages = sorted(p for p in html.glob("*.html") if marker in p.read_text(errors="replace"))
+    assert pages, f"no page of the book holds {marker!r}"
+    return pages[0]
+
+
+def test_book_widget_moves_and_scene_turns(book_index, browser_context, screens_dir):
+    """In the static book, with no kernel and nothing fetched from outside: a jslink'ed slider
+    moved with the keyboard changes its picture, and a vtk.js scene dragged with the mouse
+    turns (each checked by the pixels of its screenshots before and after)."""
+    html = book_index.parent
+    blocked: list[str] = []
+    page = offline_page(browser_context, html.as_uri(), blocked)
+    try:
+        page.goto(_first_page_with(html, "application/vnd.jupyter.widget-state+json").as_uri())
+        page.locator(".widget-subarea .widget-slider .noUi-handle").first.wait_for(timeout=30_000)
+        widget = page.locator(".widget-subarea").filter(has=page.locator(".noUi-handle")).first
+        handle = widget.locator(".noUi-handle").first
+        widget.scroll_into_view_if_needed()
+        readout = widget.locator(".widget-readout").first
+        before, start = settle(widget), readout.inner_text()
+        handle.focus()
+        for _ in range(2):
+            page.keyboard.press("ArrowRight")
+        after = settle(widget)
+        widget.screenshot(path=str(screens_dir / "book_widget_moved.png"))
+        assert readout.inner_text() != start, "the slider did not move"
+        assert changed(before, after) > 0.01, "moving the slider did not change the picture"
+
+        page.goto(_first_page_with(html, 'class="labkit-scene"').as_uri())
+        frames = page.locator("iframe.labkit-scene")
+        sizes = [len(f.get_attribute("srcdoc") or "") for f in frames.all()]
+        lightest = sizes.index(min(sizes))  # software WebGL here: the quickest scene to draw
+        frame = frames.nth(lightest)
+        frame.scroll_into_view_if_needed()
+        page.frame_locator("iframe.labkit-scene").nth(lightest).locator("canvas").wait_for(
+            timeout=30_000
+        )
+        drawn = lambda a: (a.min(axis=-1) < 200).mean() > 0.02  # noqa: E731 - the scene, not white
+        before = settle(frame, drawn=drawn)
+        assert drawn(before), "the 3-D scene was not drawn"
+        box = frame.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 150, y + 40, steps=4)
+        page.mouse.up()
+        after = settle(frame, drawn=drawn)
+        frame.screenshot(path=str(screens_dir / "book_scene_turned.png"))
+        assert changed(before, after) > 0.02, "dragging did not turn the scene"
+    finally:
+        page.close()
+    assert not blocked, f"the book asked for files outside itself: {sorted(set(blocked))[:5]}"
