@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit._checks import check_int
 from labkit.viz import theme
 from labkit.viz._inputs import as_array
 
@@ -81,10 +82,7 @@ def field_frame(
     ([0.5, 0.5, 0.5, 0.5], 0.5)
     """
     truth, prediction = _check_fields(truth, prediction)
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-        raise TypeError(f"index must be an integer, got {index!r}")
-    if not 0 <= index < truth.shape[0]:
-        raise ValueError(f"index must be in [0, {truth.shape[0] - 1}], got {index}")
+    index = check_int("index", index, minimum=0, maximum=truth.shape[0] - 1)
     t = truth[index]
     if prediction is None:
         return FieldFrame(t, None, None, None)
