@@ -176,9 +176,8 @@ def field_viewer(
             curves = curves * hv.Curve((x, frame.prediction), "x", label, label="prediction").opts(
                 color=theme.ACCENT, line_width=2, line_dash="dashed"
             )
-        main = curves.opts(
-            **theme.plot_opts(title=title, ylim=(lo, hi), legend_position="top_right")
-        )
+        legend = {} if frame.prediction is None else {"legend_position": "top_right"}
+        main = curves.opts(**theme.plot_opts(title=title, ylim=(lo, hi), **legend))
         if frame.error is None:
             return main
         err = hv.Curve((x, frame.error), "x", theme.axis_label(f"error in {name}", unit))
