@@ -142,8 +142,10 @@ def field_viewer(
     --------
     >>> from labkit.viz.demo import demo_fields
     >>> f = demo_fields(nx=32, n_times=4)
-    >>> type(field_viewer(f.truth, f.prediction, index_name="time")).__name__
-    'Column'
+    >>> import panel as pn
+    >>> viewer = field_viewer(f.truth, f.prediction, index_name="time", index_values=f.times)
+    >>> viewer.select(pn.widgets.IntSlider)[0].label  # uneven times: the slider walks frames
+    'time (frame)'
     """
     theme.setup()
     import holoviews as hv

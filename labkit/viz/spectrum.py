@@ -190,10 +190,11 @@ def spectrum_explorer(
 
     Examples
     --------
-    >>> from labkit.viz.demo import demo_spectrum
-    >>> app = spectrum_explorer(demo_spectrum(epochs=1, k=3, n_iter=8, n_probes=2))
-    >>> [type(w).__name__ for w in app[1]][:2]
-    ['Select', 'Select']
+    >>> import numpy as np, panel as pn
+    >>> d = {"grid": np.linspace(0, 1, 5), "density": np.ones(5)}
+    >>> app = spectrum_explorer({"a": (d, [2.0, 1.0]), "b": (d, [3.0])})
+    >>> app.select(pn.widgets.Select)[0].options  # the model picker
+    ['a', 'b']
     """
     theme.setup()
     import panel as pn
