@@ -226,7 +226,9 @@ def test_spectrum_explorer_draws_the_picked_model_block_and_probes(spectra):
     block = _widget(explorer, "Select", "block")
     assert block.options == ["whole model", *(f"block {b}" for b in blocks.densities)]
     block.value = "block 2"
-    _widget(explorer, "IntSlider", "top k").value = 2
+    top_k = _widget(explorer, "IntSlider", "top k")
+    assert (top_k.value, top_k.end) == (3, 3)  # the block has 3 eigenvalues: k runs to 3
+    top_k.value = 2
     _widget(explorer, "IntSlider", "SLQ probes").value = 1
     assert drawn.shows(blocks.densities["2"].first_probes(1).density)
     assert drawn.shows(np.sort(blocks.eigenvalues["2"])[::-1][:2])

@@ -203,21 +203,21 @@ def spectrum_explorer(
     for blocks_of in models.values():
         for density, top in blocks_of.values():
             spectrum_view(density, top_k=1, eigenvalues=top)  # validates every block up front
-    n_max = max(len(top) for b in models.values() for _, top in b.values())
     p_max = max(
         int(getattr(density, "n_probes", 1)) if hasattr(density, "first_probes") else 1
         for b in models.values()
         for density, _ in b.values()
     )
-    top_k = min(n_max, 10) if top_k is None else check_int("top_k", top_k, minimum=1)
-
     first = next(iter(models))
+    n_first = len(models[first][ALL][1])
+    top_k = min(n_first, 10) if top_k is None else check_int("top_k", top_k, minimum=1)
+
     model = pn.widgets.Select(
         label="model", options=list(models), value=first, width=220, visible=len(models) > 1
     )
     block = pn.widgets.Select(label="block", options=list(models[first]), value=ALL, width=200)
-    k = pn.widgets.IntSlider(
-        label="top k", start=1, end=max(n_max, 2), value=min(top_k, n_max), width=200
+    k = pn.widgets.IntSlider(  # runs up to the number of eigenvalues of the block shown
+        label="top k", start=1, end=max(n_first, 2), value=min(top_k, n_first), width=200
     )
     probes = pn.widgets.IntSlider(
         label="SLQ probes", start=1, end=max(p_max, 2), value=p_max, width=200,
@@ -227,14 +227,22 @@ def spectrum_explorer(
     summary = pn.pane.Markdown()
     density_fig, top_fig = _SpectrumFigures.create()
 
+    def shown() -> tuple[Any, np.ndarray]:
+        return models[model.value].get(block.value, models[model.value][ALL])
+
     def pick_model(event) -> None:
         block.options = list(models[event.new])
         block.value = ALL
 
+    def fit_k(*_events) -> None:
+        n = len(shown()[1])
+        k.value = min(k.value, n)
+        k.end = max(n, 2)
+
     def redraw(*_events) -> None:
         # One update of data, ranges and titles in place: no plot is rebuilt on a move, so a
         # move costs a few milliseconds of the server's time per session, not a re-render.
-        density, top = models[model.value].get(block.value, models[model.value][ALL])
+        density, top = shown()
         view = spectrum_view(
             density, top_k=k.value, log_density=scale.value == "log", eigenvalues=top,
             probes=probes.value,
@@ -247,6 +255,8 @@ def spectrum_explorer(
 
     redraw()
     model.param.watch(pick_model, "value")
+    model.param.watch(fit_k, "value")
+    block.param.watch(fit_k, "value")
     for widget in (model, block, k, probes, scale):
         widget.param.watch(redraw, "value")
     return pn.Column(
