@@ -213,14 +213,14 @@ def spectrum_explorer(
     top_k = min(n_first, 10) if top_k is None else check_int("top_k", top_k, minimum=1)
 
     model = pn.widgets.Select(
-        label="model", options=list(models), value=first, width=220, visible=len(models) > 1
+        label="model", options=list(models), value=first, width=190, visible=len(models) > 1
     )
-    block = pn.widgets.Select(label="block", options=list(models[first]), value=ALL, width=200)
+    block = pn.widgets.Select(label="block", options=list(models[first]), value=ALL, width=150)
     k = pn.widgets.IntSlider(  # runs up to the number of eigenvalues of the block shown
-        label="top k", start=1, end=max(n_first, 2), value=min(top_k, n_first), width=200
+        label="top k", start=1, end=max(n_first, 2), value=min(top_k, n_first), width=180
     )
     probes = pn.widgets.IntSlider(
-        label="SLQ probes", start=1, end=max(p_max, 2), value=p_max, width=200,
+        label="SLQ probes", start=1, end=max(p_max, 2), value=p_max, width=160,
         visible=p_max > 1,
     )  # fmt: skip
     scale = pn.widgets.RadioButtonGroup(label="density", options=["linear", "log"], value="linear")
