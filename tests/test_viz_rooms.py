@@ -1,12 +1,14 @@
-"""The explorers read the rooms' own result objects as they come (no conversion step)."""
+"""The explorers read the rooms' own result objects as they come (no conversion step), and draw
+their values."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from _viz_drawn import Drawn
 
-from labkit.viz.intrinsic import intrinsic_dimension_at, intrinsic_explorer
+from labkit.viz.intrinsic import intrinsic_dimension_at, intrinsic_explorer, mean_by_dim
 from labkit.viz.spectrum import spectrum_explorer, spectrum_view
 from labkit.viz.surface import surface_explorer, surface_slice
 from labkit.viz.training import training_monitor, training_view
@@ -20,7 +22,8 @@ def _tiny_regression():
 
 
 def test_surface_explorer_reads_a_loss_surface_result():
-    landscape = pytest.importorskip("labkit.landscape")
+    from labkit import landscape
+
     model, batch = _tiny_regression()
     grid = (np.linspace(-1, 1, 5), np.linspace(-0.5, 0.5, 3))
     result = landscape.loss_surface(model, torch.nn.functional.mse_loss, batch, grid=grid)
@@ -29,39 +32,65 @@ def test_surface_explorer_reads_a_loss_surface_result():
     np.testing.assert_allclose(cut.coords, grid[0])
     np.testing.assert_allclose(cut.loss, np.asarray(result.loss)[:, 2])
     assert cut.fixed == pytest.approx(grid[1][2])
-    assert type(surface_explorer(result)).__name__ == "Column"
+    drawn = Drawn(surface_explorer(result))
+    assert drawn.shows(result.loss.T) and drawn.shows(result.loss[:, 1])
 
 
-def test_spectrum_explorer_reads_density_and_eigen_results():
-    landscape = pytest.importorskip("labkit.landscape")
+def test_spectrum_explorer_reads_density_eigen_and_block_results():
+    from labkit import landscape
+
     model, batch = _tiny_regression()
     loss_fn, params = landscape.loss_closure(model, torch.nn.functional.mse_loss, batch)
-    density = landscape.spectral_density(loss_fn, params, n_iter=10, n_probes=1, grid_size=200)
+    density = landscape.spectral_density(loss_fn, params, n_iter=10, n_probes=2, grid_size=200)
     top = landscape.top_eigenvalues(loss_fn, params, k=3)
-    layout = spectrum_explorer(density, eigenvalues=top)
-    assert type(layout).__name__ == "Column"
-    view = spectrum_view({**density.__dict__, "eigenvalues": top.eigenvalues}, top_k=2)
+    blocks = landscape.block_spectra(loss_fn, params, k=2, n_iter=5, n_probes=1)
+    view = spectrum_view(density, eigenvalues=top, top_k=2)
     np.testing.assert_allclose(view.eigenvalues, np.sort(top.eigenvalues)[::-1][:2])
+    explorer = spectrum_explorer(density, top, blocks=blocks)
+    drawn = Drawn(explorer)
+    assert drawn.shows(density.density) and drawn.shows(np.sort(top.eigenvalues)[::-1])
+    (block,) = [w for w in explorer.select(lambda o: getattr(o, "label", "") == "block")]
+    assert block.options == ["whole model", "block 0", "block 2"]
+    block.value = "block 2"
+    assert drawn.shows(blocks.densities["2"].density)
+    assert drawn.shows(np.sort(blocks.eigenvalues["2"])[::-1])
 
 
 def test_intrinsic_explorer_reads_a_sweep_result():
-    from types import SimpleNamespace
+    from concurrent.futures import ThreadPoolExecutor
 
-    dims = np.array([1, 4, 16, 64])
-    scores = np.array([[0.2, 0.3], [0.5, 0.6], [0.85, 0.95], [0.97, 0.99]])
-    sweep = SimpleNamespace(dims=dims, scores=scores, baseline=1.0, threshold=0.9)
+    from labkit.landscape import IntrinsicDimensionResult, intrinsic_dimension
+
+    # a known score curve (2 seeds): mean scores 0.25, 0.55, 0.91, 0.98 at d = 1, 4, 16, 64
+    table = {1: (0.2, 0.3), 4: (0.5, 0.6), 16: (0.86, 0.96), 64: (0.97, 0.99)}
+    with ThreadPoolExecutor(1) as pool:
+        sweep = intrinsic_dimension(
+            lambda d, seed: 1.0 if d is None else table[d][seed],
+            table, seeds=[0, 1], executor=pool, progress=False,
+        )  # fmt: skip
+    assert isinstance(sweep, IntrinsicDimensionResult)
     r = intrinsic_dimension_at(sweep, sweep.baseline, 0.9)
-    assert r.d_int == 16  # mean scores 0.25, 0.55, 0.90, 0.98
-    assert type(intrinsic_explorer(sweep)).__name__ == "Column"
+    assert r.d_int == sweep.d_int90 == 16
+    np.testing.assert_allclose(mean_by_dim(sweep)[1], [0.25, 0.55, 0.91, 0.98])
+    drawn = Drawn(intrinsic_explorer(sweep))
+    assert drawn.shows([0.2, 0.3, 0.5, 0.6, 0.86, 0.96, 0.97, 0.99])
+    assert drawn.shows([0.25, 0.55, 0.91, 0.98])
 
 
 def test_training_monitor_reads_a_fit_history():
-    train = pytest.importorskip("labkit.train")
-    history = train.History(
-        step=[0, 1, 2, 3], train_loss=[1.0, 0.5, 0.25, 0.125], lr=[0.1] * 4,
-        val_step=[3], val_loss=[0.2],
+    from torch.utils.data import TensorDataset
+
+    from labkit.train import History, fit
+
+    model, (x, y) = _tiny_regression()
+    history = fit(
+        model, TensorDataset(x, y), TensorDataset(x[:8], y[:8]), epochs=3, batch_size=8,
+        lr=1e-2, loss=torch.nn.functional.mse_loss, progress=False,
     )  # fmt: skip
+    assert isinstance(history, History)
     view = training_view(history, smoothing=0.0)
-    np.testing.assert_array_equal(view.loss, history.train_loss)
-    np.testing.assert_array_equal(view.val_steps, [3])
-    assert type(training_monitor(history)).__name__ == "Column"
+    np.testing.assert_array_equal(view.train_loss, history.train_loss)
+    np.testing.assert_array_equal(view.val_step, [4, 8, 12])  # 4 steps per epoch
+    drawn = Drawn(training_monitor(history))
+    for values in (history.train_loss, history.val_loss, history.lr, history.step):
+        assert drawn.shows(values)

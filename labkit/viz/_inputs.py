@@ -24,21 +24,6 @@ def get_field(obj: Any, name: str, default: Any = _MISSING, *, argname: str = "r
     return default
 
 
-def get_any(obj: Any, names: tuple[str, ...], default: Any = _MISSING, *, argname: str = "result"):
-    """Return the first of ``names`` that ``obj`` has (attribute or key), else ``default``."""
-    absent = object()
-    for name in names:
-        value = get_field(obj, name, absent, argname=argname)
-        if value is not absent:
-            return value
-    if default is _MISSING:
-        raise TypeError(
-            f"{argname} must have one of the attributes or keys {list(names)}, "
-            f"got {type(obj).__name__}"
-        )
-    return default
-
-
 def as_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """Return ``value`` (list, numpy array or torch tensor) as a finite float numpy array."""
     if hasattr(value, "detach"):

@@ -1,8 +1,9 @@
 """Every explorer as a panel app: ``serve(NAME)`` or ``python -m labkit.viz.apps NAME``.
 
-Without a results file each app computes small demo data on the spot (``labkit.viz.demo``).
-A results file is JSON (a result's ``to_dict()``) or ``.npz`` (one array per field) holding the
-fields the explorer reads (see each explorer's module docstring).
+Without a results file each app computes small demo data on the spot with the rooms' own
+functions (``labkit.viz.demo``). A results file is JSON (a result's ``to_dict()``) or ``.npz``
+(one array per field) holding the fields the explorer reads (see each explorer's module
+docstring).
 
 Examples
 --------
@@ -107,7 +108,9 @@ def _intrinsic(result: Any):
 def _pores(result: Any):
     from labkit.viz.pores import pore_viewer
 
-    return pore_viewer(result.labels, values=getattr(result, "values", None))
+    if isinstance(result, SimpleNamespace):  # a results file
+        return pore_viewer(result.labels, values=getattr(result, "values", None))
+    return pore_viewer(result)
 
 
 def _sweep(result: Any):
@@ -145,7 +148,7 @@ DEMOS: dict[str, Callable[[], Any]] = {
     "spectrum": demo.demo_spectrum,
     "surface": demo.demo_surface,
     "intrinsic": demo.demo_intrinsic,
-    "pores": demo.demo_pores,
+    "pores": demo.demo_pores,  # the label array
     "sweep": _demo_sweep,
 }
 """Explorer name -> function computing its demo result on the spot."""

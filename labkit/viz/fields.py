@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit._checks import check_int
 from labkit.viz import theme
 from labkit.viz._inputs import as_array
 
@@ -81,10 +82,7 @@ def field_frame(
     ([0.5, 0.5, 0.5, 0.5], 0.5)
     """
     truth, prediction = _check_fields(truth, prediction)
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-        raise TypeError(f"index must be an integer, got {index!r}")
-    if not 0 <= index < truth.shape[0]:
-        raise ValueError(f"index must be in [0, {truth.shape[0] - 1}], got {index}")
+    index = check_int("index", index, minimum=0, maximum=truth.shape[0] - 1)
     t = truth[index]
     if prediction is None:
         return FieldFrame(t, None, None, None)
@@ -144,8 +142,10 @@ def field_viewer(
     --------
     >>> from labkit.viz.demo import demo_fields
     >>> f = demo_fields(nx=32, n_times=4)
-    >>> type(field_viewer(f.truth, f.prediction, index_name="time")).__name__
-    'Column'
+    >>> import panel as pn
+    >>> viewer = field_viewer(f.truth, f.prediction, index_name="time", index_values=f.times)
+    >>> viewer.select(pn.widgets.IntSlider)[0].label  # uneven times: the slider walks frames
+    'time (frame)'
     """
     theme.setup()
     import holoviews as hv
@@ -178,9 +178,8 @@ def field_viewer(
             curves = curves * hv.Curve((x, frame.prediction), "x", label, label="prediction").opts(
                 color=theme.ACCENT, line_width=2, line_dash="dashed"
             )
-        main = curves.opts(
-            **theme.plot_opts(title=title, ylim=(lo, hi), legend_position="top_right")
-        )
+        legend = {} if frame.prediction is None else {"legend_position": "top_right"}
+        main = curves.opts(**theme.plot_opts(title=title, ylim=(lo, hi), **legend))
         if frame.error is None:
             return main
         err = hv.Curve((x, frame.error), "x", theme.axis_label(f"error in {name}", unit))

@@ -1,8 +1,8 @@
 """Intrinsic-dimension explorer: accuracy against subspace dimension d, with the d_int line.
 
-The input is a list of ``(d, accuracy)`` points (several seeds per d allowed) and the
-full-space ``baseline`` accuracy, or a sweep result with ``dims`` ``[n_d]``, ``scores``
-``[n_d, n_seeds]`` and ``baseline`` (``labkit.landscape.intrinsic_dimension`` returns one).
+The input is the ``IntrinsicDimensionResult`` of ``labkit.landscape.intrinsic_dimension``
+(``dims`` ``[n_d]``, ``scores`` ``[n_d, n_seeds]`` and ``baseline``), or a list of
+``(d, accuracy)`` points (several seeds per d allowed) with the full-space ``baseline``.
 ``d_int`` at a fraction ``f`` is the smallest d whose mean accuracy reaches ``f * baseline``
 (Li et al. 2018 use f = 0.9: d_int90); the explorer also shows the value interpolated linearly
 in ``log d`` between the two bracketing dimensions.
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit._checks import check_number
 from labkit.viz import theme
 from labkit.viz._inputs import as_array, get_field
 
@@ -40,13 +41,11 @@ class IntrinsicDimension:
 
 
 def _points(points: Any) -> np.ndarray:
-    scores = get_field(points, "scores", None) if not isinstance(points, (list, tuple)) else None
-    if scores is not None:
+    if not isinstance(points, (list, tuple, np.ndarray)):
         dims = as_array("points.dims", get_field(points, "dims", argname="points"), ndim=1)
+        scores = get_field(points, "scores", argname="points")
         scores = as_array("points.scores", scores, ndim=(1, 2)).reshape(len(dims), -1)
         points = [(d, s) for d, row in zip(dims, scores, strict=True) for s in row]
-    elif not isinstance(points, (list, tuple, np.ndarray)):
-        points = get_field(points, "points", argname="points")
     array = as_array("points", points, ndim=2)
     if array.shape[1] != 2:
         raise ValueError(f"points must be (d, accuracy) pairs, got shape {array.shape}")
@@ -81,14 +80,10 @@ def intrinsic_dimension_at(
     >>> r.d_int, round(r.d_int_interpolated, 3)
     (100.0, 77.426)
     """
-    if isinstance(baseline, bool) or not isinstance(baseline, (int, float, np.floating)):
-        raise TypeError(f"baseline must be a number, got {baseline!r}")
-    if not math.isfinite(baseline):
-        raise ValueError(f"baseline must be finite, got {baseline}")
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)):
-        raise TypeError(f"fraction must be a number, got {fraction!r}")
-    if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    baseline = check_number("baseline", baseline)
+    fraction = check_number("fraction", fraction, minimum=0.0, maximum=1.0)
+    if fraction == 0.0:
+        raise ValueError("fraction must lie in (0, 1], got 0.0")
     dims, means = mean_by_dim(points)
     threshold = float(fraction * baseline)
     reached = np.nonzero(means >= threshold - 1e-12 * abs(threshold))[0]  # rounding of means
@@ -114,7 +109,8 @@ def intrinsic_explorer(
     Parameters
     ----------
     points
-        ``(d, accuracy)`` pairs, or an object with ``.points`` (and ``.baseline``).
+        An ``IntrinsicDimensionResult`` (``dims``, ``scores``, ``baseline``), or
+        ``(d, accuracy)`` pairs.
     baseline
         Full-space accuracy; read from ``points.baseline`` when not given.
     fraction
@@ -129,9 +125,10 @@ def intrinsic_explorer(
 
     Examples
     --------
-    >>> from labkit.viz.demo import demo_intrinsic
-    >>> type(intrinsic_explorer(demo_intrinsic())).__name__
-    'Column'
+    >>> import panel as pn
+    >>> app = intrinsic_explorer([(1, 0.2), (4, 0.95), (16, 1.0)], baseline=1.0)
+    >>> app.select(pn.widgets.FloatSlider)[0].value  # the threshold, a fraction of the baseline
+    0.9
     """
     theme.setup()
     import holoviews as hv

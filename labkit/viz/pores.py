@@ -1,21 +1,25 @@
 """Pore viewer: a 3-D label volume drawn with pyvista, coloured and clipped by widgets.
 
 The input is an integer array ``[nx, ny, nz]``: 0 on solid, a positive label per pore region
-(``labkit.pores.partition`` gives one). The 3-D view is rendered off-screen by pyvista into an
-image, so it works in any browser and on a headless server; a 2-D slice at the clipping plane is
-drawn with holoviews next to it. Optional per-label ``values`` (e.g. a concentration) give a
-third colouring.
+(``labkit.pores.partition`` gives one); a boolean pore volume is shown as one region. Given a
+``rerun`` function (e.g. the pipeline from volume to labels) and its ``parameters``, the viewer
+gets a slider per parameter and re-runs the pipeline when one moves (results are cached).
+
+The 3-D view is rendered off-screen by pyvista into an image, so it works in any browser and on
+a headless server; a 2-D slice at the clipping plane is drawn with holoviews next to it.
+Optional per-label ``values`` (e.g. a concentration) give a third colouring.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from labkit._checks import check_choice
+from labkit._checks import check_callable, check_choice, check_int, check_labels
 from labkit.viz import theme
 
 __all__ = ["PoreView", "pore_view", "pore_viewer", "render_pores"]
@@ -44,19 +48,11 @@ class PoreView:
         }
 
 
-def _check_labels(labels: Any) -> np.ndarray:
-    if hasattr(labels, "detach"):
-        labels = labels.detach().cpu().numpy()
-    labels = np.asarray(labels)
-    if labels.ndim != 3:
-        raise ValueError(f"labels must be a 3-D array, got shape {labels.shape}")
-    if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
-        raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
-    if labels.min() < 0:
-        raise ValueError(f"labels must be >= 0 (0 = solid), got minimum {labels.min()}")
-    if not np.any(labels > 0):
-        raise ValueError("labels must contain pore voxels (labels > 0), got only solid")
-    return labels.astype(np.int64)
+def _labels(labels: Any) -> np.ndarray:
+    """``labels`` checked by ``labkit._checks.check_labels``; a boolean volume is one region."""
+    if isinstance(labels, np.ndarray) and labels.dtype == bool:
+        labels = labels.astype(np.uint8)
+    return check_labels("labels", labels).astype(np.int64)
 
 
 def _voxel_values(labels: np.ndarray, colour: str, values: np.ndarray | None) -> np.ndarray:
@@ -87,17 +83,14 @@ def pore_view(
     >>> v.kept.shape, float(np.nanmax(v.slice_values))
     ((4, 4, 2), 2.0)
     """
-    labels = _check_labels(labels)
+    labels = _labels(labels)
     check_choice("axis", axis, AXES)
     names = ("region", "pore") + (() if values is None else ("values",))
     check_choice("colour", colour, names)
     a = AXES.index(axis)
     n = labels.shape[a]
     position = n - 1 if position is None else position
-    if isinstance(position, bool) or not isinstance(position, (int, np.integer)):
-        raise TypeError(f"position must be an integer, got {position!r}")
-    if not 0 <= position < n:
-        raise ValueError(f"position must be in [0, {n - 1}] along {axis}, got {position}")
+    position = check_int("position", position, minimum=0, maximum=n - 1)
     if values is not None:
         values = np.asarray(values, dtype=float)
         if values.ndim != 1 or len(values) <= labels.max():
@@ -179,21 +172,49 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _parameter_sliders(pn, parameters: Any) -> dict[str, Any]:
+    """A slider per ``name: (start, end, step, value)``; integer sliders when all are ints."""
+    if not isinstance(parameters, Mapping) or not parameters:
+        raise TypeError(
+            "parameters must be a non-empty mapping name -> (start, end, step, value), got "
+            f"{type(parameters).__name__}"
+        )
+    sliders = {}
+    for name, spec in parameters.items():
+        if not isinstance(spec, (tuple, list)) or len(spec) != 4:
+            raise TypeError(f"parameters[{name!r}] must be (start, end, step, value), got {spec!r}")
+        start, end, step, value = spec
+        if not start <= value <= end or step <= 0:
+            raise ValueError(
+                f"parameters[{name!r}] must have start <= value <= end and step > 0, got {spec}"
+            )
+        whole = all(isinstance(v, (int, np.integer)) for v in spec)
+        kind = pn.widgets.IntSlider if whole else pn.widgets.FloatSlider
+        sliders[str(name)] = kind(
+            label=str(name), start=start, end=end, step=step, value=value, width=200
+        )
+    return sliders
+
+
 def pore_viewer(
-    labels: Any,
+    labels: Any = None,
     *,
     values: Any = None,
     value_name: str = "concentration",
     voxel_size: float = 1.0,
     unit: str = "voxel",
     title: str = "pore space",
+    rerun: Callable[..., Any] | None = None,
+    parameters: Mapping[str, tuple] | None = None,
 ):
     """View a labelled pore volume in 3-D with a clipping plane and a choice of colouring.
 
     Parameters
     ----------
     labels
-        Integer array ``[nx, ny, nz]``, 0 on solid, one positive label per region.
+        Integer array ``[nx, ny, nz]``, 0 on solid, one positive label per region (a boolean
+        pore volume is one region). With ``rerun``: default ``rerun`` at the initial
+        parameter values.
     values
         Optional value per label (index = label), e.g. a concentration, as a third colouring.
     value_name
@@ -202,53 +223,90 @@ def pore_viewer(
         Edge length of a voxel and its unit, for the axes.
     title
         Title above the viewer.
+    rerun
+        ``rerun(**parameter values) -> labels``: the pipeline that made ``labels``, run again
+        (on the kernel or server, results cached) when a parameter slider moves.
+    parameters
+        With ``rerun``: ``{name: (start, end, step, value)}``, one slider per keyword of
+        ``rerun``; ``value`` is where the slider starts.
 
     Returns
     -------
     panel.layout.Column
-        Colour and clipping widgets, the 3-D image and the 2-D slice at the clipping plane.
+        Colour and clipping widgets (and the parameter sliders), the 3-D image and the 2-D
+        slice at the clipping plane.
 
     Examples
     --------
+    >>> import panel as pn
     >>> from labkit.viz.demo import demo_pores
-    >>> type(pore_viewer(demo_pores(n=16).labels)).__name__
-    'Column'
+    >>> viewer = pore_viewer(rerun=demo_pores, parameters={"n": (16, 24, 8, 16)})
+    >>> viewer.select(pn.widgets.IntSlider)[0].end  # clip slider over the 16 voxels along z
+    15
     """
     theme.setup()
     import holoviews as hv
     import panel as pn
 
-    labels = _check_labels(labels)
-    pore_view(labels, values=values)
+    sliders: dict[str, Any] = {}
+    if rerun is not None:
+        check_callable("rerun", rerun)
+        if values is not None:
+            raise ValueError("values must be None with rerun (values are indexed by labels)")
+        sliders = _parameter_sliders(pn, parameters)
+
+        @lru_cache(maxsize=16)
+        def run(*args: Any) -> np.ndarray:
+            return _labels(rerun(**dict(zip(sliders, args, strict=True))))
+
+        if labels is None:
+            labels = run(*(w.value for w in sliders.values()))
+    elif parameters is not None:
+        raise ValueError("parameters need rerun, the function they are passed to")
+    if labels is None:
+        raise TypeError("labels must be a 3-D integer array (or give rerun), got None")
+    state = {"labels": _labels(labels)}
+    pore_view(state["labels"], values=values)
     colours = ["region", "pore"] + ([] if values is None else ["values"])
     colour = pn.widgets.Select(label="colour by", options=colours, value="region", width=160)
     axis = pn.widgets.RadioButtonGroup(options=list(AXES), value="z")
+    nz = state["labels"].shape[2]
     position = pn.widgets.IntSlider(
-        label="clip at", start=0, end=labels.shape[2] - 1, value=labels.shape[2] // 2, width=260
+        label="clip at", start=0, end=nz - 1, value=nz // 2, width=260
     )
+    tick = pn.widgets.IntInput(value=0, visible=False)  # counts re-runs: the plots follow it
 
-    def fit_position(event) -> None:
-        n = labels.shape[AXES.index(event.new)]
+    def fit_position(*_events) -> None:
+        n = state["labels"].shape[AXES.index(axis.value)]
         position.value = min(position.value, n - 1)
         position.end = n - 1
 
+    def on_parameter(*_events) -> None:
+        state["labels"] = run(*(w.value for w in sliders.values()))
+        fit_position()
+        tick.value += 1
+
     axis.param.watch(fit_position, "value")
+    for slider in sliders.values():
+        slider.param.watch(on_parameter, "value_throttled")
 
     def cmap_for(c: str) -> str:
         return {"region": theme.LABEL_CMAP, "pore": "gray_r"}.get(c, theme.CMAP)
 
     def view_for(c: str, a: str, p: int) -> PoreView:
+        labels = state["labels"]
         p = min(p, labels.shape[AXES.index(a)] - 1)
         return pore_view(labels, axis=a, position=p, colour=c, values=values)
 
-    def image_3d(c: str, a: str, p: int) -> bytes:
+    def image_3d(c: str, a: str, p: int, _tick: int) -> bytes:
         view = view_for(c, a, p)
         return _png(render_pores(view, voxel_size=voxel_size, cmap=cmap_for(c)))
 
-    def slice_2d(c: str, a: str, p: int):
+    def slice_2d(c: str, a: str, p: int, _tick: int):
         view = view_for(c, a, p)
+        shape = state["labels"].shape
         u, v = [ax for ax in AXES if ax != a]
-        extent = [voxel_size * s for i, s in enumerate(labels.shape) if AXES[i] != a]
+        extent = [voxel_size * s for i, s in enumerate(shape) if AXES[i] != a]
         vdim = {"region": "region label", "pore": "pore (1) / solid (0)"}.get(c, value_name)
         return hv.Image(
             view.slice_values.T[::-1],
@@ -267,11 +325,22 @@ def pore_viewer(
             clipping_colors={"NaN": "white"},
         )
 
+    def summary(_tick: int) -> str:
+        labels = state["labels"]
+        return (
+            f"{int(labels.max())} regions, porosity {np.count_nonzero(labels) / labels.size:.3f}"
+        )
+
+    widgets = [colour, pn.Column("clip along", axis), position, tick]
     return pn.Column(
         pn.pane.Markdown(f"## {title}"),
-        pn.Row(colour, pn.Column("clip along", axis), position),
+        pn.Row(*widgets),
+        *([pn.Row(*sliders.values())] if sliders else []),
+        pn.pane.Markdown(pn.bind(summary, tick)),
         pn.Row(
-            pn.pane.PNG(pn.bind(image_3d, colour, axis, position), width=460),
-            pn.pane.HoloViews(hv.DynamicMap(pn.bind(slice_2d, colour, axis, position))),
+            pn.pane.PNG(pn.bind(image_3d, colour, axis, position, tick), width=460),
+            pn.pane.HoloViews(
+                hv.DynamicMap(pn.bind(slice_2d, colour, axis, position, tick))
+            ),
         ),
     )

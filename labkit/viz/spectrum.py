@@ -1,30 +1,32 @@
-"""Spectrum explorer: the Hessian's spectral density, its top eigenvalues, and a block picker.
+"""Spectrum explorer: Hessian spectral densities, their top eigenvalues, a model and block picker.
 
-The input is any object (or mapping) with
+One model's spectrum is what :mod:`labkit.landscape` returns for it:
 
-- ``grid``: 1-D eigenvalue grid,
-- ``density``: spectral density on ``grid`` (same length),
-- ``eigenvalues``: the computed top eigenvalues,
-- ``blocks`` (optional): a mapping ``name -> object with the same three fields``, e.g. one
-  per layer.
+- a ``DensityResult`` (``spectral_density``): ``grid`` and ``density`` on it,
+- its top eigenvalues (an ``EigenResult`` from ``top_eigenvalues``, or an array),
+- optionally a ``BlockSpectra`` (``block_spectra``): a density and top eigenvalues per
+  diagonal block (layer) of the Hessian.
 
-A ``labkit.landscape.spectral_density`` result has no eigenvalues: pass the top eigenvalues
-(an array or a ``top_eigenvalues`` result) as ``eigenvalues=``.
+``spectrum_explorer(density, top, blocks=spectra)`` shows one model;
+``spectrum_explorer({name: (density, top, spectra), ...})`` several, with a model picker. A
+density that keeps its probes (``DensityResult.first_probes``) gets a slider for the number of
+SLQ probes used. A results file (``labkit serve spectrum --results``) holds ``grid``,
+``density``, ``eigenvalues`` and optional ``blocks`` (``name -> {grid, density, eigenvalues}``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
+from labkit._checks import check_int
 from labkit.viz import theme
 from labkit.viz._inputs import as_array, get_field
 
-__all__ = ["SpectrumView", "spectrum_explorer", "spectrum_view"]
+__all__ = ["SpectrumView", "model_blocks", "spectrum_explorer", "spectrum_view"]
 
 ALL = "whole model"
 
@@ -48,23 +50,87 @@ class SpectrumView:
         }
 
 
-def _blocks(result: Any) -> dict[str, Any]:
-    blocks = {ALL: result}
-    extra = get_field(result, "blocks", None)
-    if extra is None:
-        return blocks
-    if not isinstance(extra, Mapping):
+def _eigenvalues(value: Any, name: str) -> np.ndarray:
+    """An ``EigenResult`` (its ``eigenvalues``) or an array of eigenvalues, as a 1-D array."""
+    if not isinstance(value, (list, tuple, np.ndarray)) and not hasattr(value, "detach"):
+        value = get_field(value, "eigenvalues", argname=name)
+    return as_array(name, value, ndim=1)
+
+
+def model_blocks(density: Any, eigenvalues: Any = None, blocks: Any = None) -> dict[str, tuple]:
+    """Return one model's blocks as ``{name: (density, eigenvalues)}``, the whole model first.
+
+    ``density`` has ``grid`` and ``density`` (and ``eigenvalues`` when ``eigenvalues`` is not
+    given); ``blocks`` is a ``BlockSpectra`` (``densities`` and ``eigenvalues`` per block, shown
+    as ``"block NAME"``) or, as a results file holds it, a mapping ``name -> result``; without
+    ``blocks`` the density's own ``blocks`` field is read when it has one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = {"grid": np.linspace(0, 1, 5), "density": np.ones(5)}
+    >>> list(model_blocks(d, [2.0, 1.0], {"fc": {**d, "eigenvalues": [1.0]}}))
+    ['whole model', 'fc']
+    """
+    top = _eigenvalues(density if eigenvalues is None else eigenvalues, "eigenvalues")
+    out = {ALL: (density, top)}
+    if blocks is None:
+        blocks = get_field(density, "blocks", None)
+    if blocks is None:
+        return out
+    densities = get_field(blocks, "densities", None)
+    if densities is not None:  # a BlockSpectra
+        for name, block_density in densities.items():
+            out[f"block {name}"] = (
+                block_density,
+                _eigenvalues(blocks.eigenvalues[name], f"blocks.eigenvalues[{name!r}]"),
+            )
+        return out
+    if not isinstance(blocks, Mapping):
         raise TypeError(
-            f"result.blocks must be a mapping name -> result, got {type(extra).__name__}"
+            f"result.blocks must be a mapping name -> result, got {type(blocks).__name__}"
         )
-    blocks.update({str(k): v for k, v in extra.items()})
-    return blocks
+    for name, block in blocks.items():
+        out[str(name)] = (block, _eigenvalues(block, f"result.blocks[{name!r}].eigenvalues"))
+    return out
 
 
-def spectrum_view(result: Any, *, top_k: int, log_density: bool = False) -> SpectrumView:
+def _models(result: Any, eigenvalues: Any, blocks: Any) -> dict[str, dict[str, tuple]]:
+    """``{model: {block: (density, eigenvalues)}}`` from the explorer's arguments."""
+    several = isinstance(result, Mapping) and get_field(result, "grid", None) is None
+    if not several:
+        return {"model": model_blocks(result, eigenvalues, blocks)}
+    if eigenvalues is not None or blocks is not None:
+        raise ValueError(
+            "eigenvalues and blocks must be given inside each model's tuple when result maps "
+            "model names to (density, eigenvalues[, blocks])"
+        )
+    if not result:
+        raise ValueError("result must hold at least one model, got an empty mapping")
+    models = {}
+    for name, spectrum in result.items():
+        if not isinstance(spectrum, (tuple, list)) or len(spectrum) not in (2, 3):
+            raise TypeError(
+                f"result[{name!r}] must be a tuple (density, eigenvalues[, blocks]), got "
+                f"{type(spectrum).__name__}"
+            )
+        models[str(name)] = model_blocks(*spectrum)
+    return models
+
+
+def spectrum_view(
+    result: Any,
+    *,
+    top_k: int,
+    log_density: bool = False,
+    eigenvalues: Any = None,
+    probes: int | None = None,
+) -> SpectrumView:
     """Return the density curve and the ``top_k`` largest eigenvalues of ``result``.
 
-    With ``log_density`` the density is shown as ``log10(density + 1e-12 * max)``.
+    ``eigenvalues`` (array or ``EigenResult``) replaces ``result.eigenvalues``; ``probes``
+    keeps the first ``probes`` SLQ probes of a ``DensityResult`` (all when it has fewer). With
+    ``log_density`` the density is shown as ``log10(density + 1e-12 * max)``.
 
     Examples
     --------
@@ -73,35 +139,44 @@ def spectrum_view(result: Any, *, top_k: int, log_density: bool = False) -> Spec
     >>> spectrum_view(r, top_k=2).eigenvalues.tolist()
     [3.0, 2.0]
     """
+    top_k = check_int("top_k", top_k, minimum=1)
+    if probes is not None:
+        probes = check_int("probes", probes, minimum=1)
+        if hasattr(result, "first_probes"):
+            result = result.first_probes(min(probes, result.n_probes))
     grid = as_array("result.grid", get_field(result, "grid"), ndim=1)
     density = as_array("result.density", get_field(result, "density"), ndim=1)
     if density.shape != grid.shape:
         raise ValueError(
             f"result.density must have the shape of result.grid {grid.shape}, got {density.shape}"
         )
-    eigs = np.sort(as_array("result.eigenvalues", get_field(result, "eigenvalues"), ndim=1))[::-1]
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    eigs = np.sort(_eigenvalues(result if eigenvalues is None else eigenvalues, "eigenvalues"))
     if log_density:
         density = np.log10(np.clip(density, 0, None) + 1e-12 * max(density.max(), 1e-300))
-    return SpectrumView(grid, density, eigs[: int(top_k)], log_density)
+    return SpectrumView(grid, density, eigs[::-1][:top_k], log_density)
 
 
 def spectrum_explorer(
     result: Any,
-    *,
     eigenvalues: Any = None,
+    *,
+    blocks: Any = None,
     top_k: int | None = None,
     title: str = "Hessian spectrum",
 ):
-    """Explore a spectral density with its top eigenvalues; pick a block and how many to show.
+    """Explore spectral densities with their top eigenvalues: pick a model, a block, how many
+    eigenvalues to mark and how many SLQ probes to use.
 
     Parameters
     ----------
     result
-        Object or mapping with ``grid``, ``density``, ``eigenvalues`` and optional ``blocks``.
+        One model's density (a ``DensityResult``, or an object or mapping with ``grid``,
+        ``density`` and, without ``eigenvalues``, its own ``eigenvalues``), or a mapping
+        ``{model name: (density, eigenvalues[, blocks])}`` for several models.
     eigenvalues
-        Top eigenvalues (array, or object with ``.eigenvalues``) when ``result`` has none.
+        The model's top eigenvalues (``EigenResult`` or array) when ``result`` has none.
+    blocks
+        The model's ``BlockSpectra`` (a density and top eigenvalues per layer block).
     top_k
         Number of top eigenvalues shown at first (default: all, at most 10).
     title
@@ -110,61 +185,83 @@ def spectrum_explorer(
     Returns
     -------
     panel.layout.Column
-        Widgets (block, top-k, density scale) and two plots that update in place.
+        Widgets (model, block, top k, probes, density scale) and two plots that update in
+        place.
 
     Examples
     --------
-    >>> from labkit.viz.demo import demo_spectrum
-    >>> app = spectrum_explorer(demo_spectrum(n=120))
-    >>> type(app).__name__
-    'Column'
+    >>> import numpy as np, panel as pn
+    >>> d = {"grid": np.linspace(0, 1, 5), "density": np.ones(5)}
+    >>> app = spectrum_explorer({"a": (d, [2.0, 1.0]), "b": (d, [3.0])})
+    >>> app.select(pn.widgets.Select)[0].options  # the model picker
+    ['a', 'b']
     """
     theme.setup()
     import panel as pn
 
-    if eigenvalues is not None:
-        result = SimpleNamespace(
-            grid=get_field(result, "grid"),
-            density=get_field(result, "density"),
-            eigenvalues=get_field(eigenvalues, "eigenvalues", eigenvalues, argname="eigenvalues"),
-            blocks=get_field(result, "blocks", None),
-        )
-    blocks = _blocks(result)
-    for block in blocks.values():
-        spectrum_view(block, top_k=1)  # validates every block up front
-    n_max = max(len(np.atleast_1d(get_field(b, "eigenvalues"))) for b in blocks.values())
-    if top_k is None:
-        top_k = min(n_max, 10)
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-
-    block = pn.widgets.Select(label="block", options=list(blocks), value=ALL, width=200)
-    k = pn.widgets.IntSlider(
-        label="top k", start=1, end=max(n_max, 2), value=min(int(top_k), n_max), width=200
+    models = _models(result, eigenvalues, blocks)
+    for blocks_of in models.values():
+        for density, top in blocks_of.values():
+            spectrum_view(density, top_k=1, eigenvalues=top)  # validates every block up front
+    p_max = max(
+        int(getattr(density, "n_probes", 1)) if hasattr(density, "first_probes") else 1
+        for b in models.values()
+        for density, _ in b.values()
     )
+    first = next(iter(models))
+    n_first = len(models[first][ALL][1])
+    top_k = min(n_first, 10) if top_k is None else check_int("top_k", top_k, minimum=1)
+
+    model = pn.widgets.Select(
+        label="model", options=list(models), value=first, width=190, visible=len(models) > 1
+    )
+    block = pn.widgets.Select(label="block", options=list(models[first]), value=ALL, width=150)
+    k = pn.widgets.IntSlider(  # runs up to the number of eigenvalues of the block shown
+        label="top k", start=1, end=max(n_first, 2), value=min(top_k, n_first), width=180
+    )
+    probes = pn.widgets.IntSlider(
+        label="SLQ probes", start=1, end=max(p_max, 2), value=p_max, width=160,
+        visible=p_max > 1,
+    )  # fmt: skip
     scale = pn.widgets.RadioButtonGroup(label="density", options=["linear", "log"], value="linear")
     summary = pn.pane.Markdown()
     density_fig, top_fig = _SpectrumFigures.create()
 
+    def shown() -> tuple[Any, np.ndarray]:
+        return models[model.value].get(block.value, models[model.value][ALL])
+
+    def pick_model(event) -> None:
+        block.options = list(models[event.new])
+        block.value = ALL
+
+    def fit_k(*_events) -> None:
+        n = len(shown()[1])
+        k.value = min(k.value, n)
+        k.end = max(n, 2)
+
     def redraw(*_events) -> None:
         # One update of data, ranges and titles in place: no plot is rebuilt on a move, so a
         # move costs a few milliseconds of the server's time per session, not a re-render.
-        density = spectrum_view(
-            blocks[block.value], top_k=k.value, log_density=scale.value == "log"
-        )
-        top = spectrum_view(blocks[block.value], top_k=k.value)
+        density, top = shown()
+        view = spectrum_view(
+            density, top_k=k.value, log_density=scale.value == "log", eigenvalues=top,
+            probes=probes.value,
+        )  # fmt: skip
+        name = block.value if len(models) == 1 else f"{model.value}, {block.value}"
         with pn.io.hold():  # one message to the page, so it never shows half an update
-            density_fig.show_density(block.value, density)
-            top_fig.show_top(top.eigenvalues)
-            summary.object = _summary(block.value, top.eigenvalues)
+            density_fig.show_density(name, view)
+            top_fig.show_top(view.eigenvalues)
+            summary.object = _summary(name, view.eigenvalues)
 
     redraw()
-    block.param.watch(redraw, "value")
-    k.param.watch(redraw, "value")
-    scale.param.watch(redraw, "value")
+    model.param.watch(pick_model, "value")
+    model.param.watch(fit_k, "value")
+    block.param.watch(fit_k, "value")
+    for widget in (model, block, k, probes, scale):
+        widget.param.watch(redraw, "value")
     return pn.Column(
         pn.pane.Markdown(f"## {title}"),
-        pn.Row(block, k, pn.Column("density scale", scale)),
+        pn.Row(model, block, k, probes, pn.Column("density scale", scale)),
         summary,
         pn.Row(
             pn.pane.Bokeh(density_fig.figure, width=theme.WIDTH, height=theme.HEIGHT),

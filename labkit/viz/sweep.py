@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit._checks import check_int
 from labkit.viz import theme
 
 __all__ = [
@@ -176,8 +177,7 @@ def sweep_view(
     for arg, name in (("x", x), ("y", y), ("colour", colour)):
         if name is not None and name not in table.columns:
             raise ValueError(f"{arg} must be a column of the table, got {name!r}")
-    if isinstance(fit_from, bool) or not isinstance(fit_from, (int, np.integer)) or fit_from < 0:
-        raise ValueError(f"fit_from must be a non-negative integer, got {fit_from!r}")
+    fit_from = check_int("fit_from", fit_from, minimum=0)
     if "status" in table.columns:
         table = table[table["status"] == "ok"]
     table = table[table[x].notna() & table[y].notna()]

@@ -1,14 +1,14 @@
-"""Training monitor: loss curves (raw and smoothed), learning rate and throughput per step.
+"""Training monitor: loss curves (raw and smoothed) and the learning rate per step.
 
-The history is any object or mapping with
+The history is a :class:`labkit.train.History` (what ``fit`` returns), or any object or mapping
+with its fields:
 
-- ``loss`` (or ``train_loss``): training loss per step (required),
-- ``steps`` (or ``step``, optional): the step numbers, default ``0..len(loss)-1``,
-- ``lr``, ``throughput`` (optional): learning rate and samples per second per step,
-- ``val_loss`` with ``val_steps`` (or ``val_step``), optional: validation losses and the steps
-  they were taken at.
-
-``labkit.train.fit``'s ``History`` fits as it is.
+- ``train_loss``: training loss per step (required),
+- ``step`` (optional): the step numbers, default ``0..len(train_loss)-1``,
+- ``lr`` (optional): learning rate per step,
+- ``val_loss`` with ``val_step`` (optional): validation losses and the steps they were taken
+  at,
+- ``samples_per_s`` (optional): the run's throughput, shown in the summary.
 
 With ``refresh_ms`` the monitor re-reads the history on a timer, so a history that a training
 loop keeps appending to is drawn live.
@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from labkit._checks import check_int, check_number
 from labkit.viz import theme
-from labkit.viz._inputs import as_array, get_any
+from labkit.viz._inputs import as_array, get_field
 
 __all__ = ["TrainingView", "ema", "follow_history", "training_monitor", "training_view"]
 
@@ -41,7 +42,8 @@ def ema(values: Any, smoothing: float) -> np.ndarray:
     [0.0, 1.3333333333333333]
     """
     values = as_array("values", values, ndim=1)
-    if not isinstance(smoothing, (int, float, np.floating)) or not 0.0 <= smoothing < 1.0:
+    smoothing = check_number("smoothing", smoothing, minimum=0.0)
+    if smoothing >= 1.0:
         raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}")
     out = np.empty_like(values)
     state = 0.0
@@ -55,12 +57,11 @@ def ema(values: Any, smoothing: float) -> np.ndarray:
 class TrainingView:
     """The slice of a history that the monitor draws."""
 
-    steps: np.ndarray
-    loss: np.ndarray
+    step: np.ndarray
+    train_loss: np.ndarray
     smoothed: np.ndarray
     lr: np.ndarray | None
-    throughput: np.ndarray | None
-    val_steps: np.ndarray | None
+    val_step: np.ndarray | None
     val_loss: np.ndarray | None
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,8 +69,8 @@ class TrainingView:
         return {k: None if v is None else v.tolist() for k, v in self.__dict__.items()}
 
 
-def _optional(history: Any, name: str, length: int | None, *aliases: str) -> np.ndarray | None:
-    value = get_any(history, (name, *aliases), None)
+def _optional(history: Any, name: str, length: int | None) -> np.ndarray | None:
+    value = get_field(history, name, None)
     if value is None or len(value) == 0:
         return None
     array = as_array(f"history.{name}", value, ndim=1)
@@ -90,35 +91,31 @@ def training_view(
 
     Examples
     --------
-    >>> v = training_view({"loss": [4.0, 3.0, 2.0, 1.0]}, smoothing=0.0, window=(1, 2))
-    >>> v.steps.tolist(), v.loss.tolist()
+    >>> v = training_view({"train_loss": [4.0, 3.0, 2.0, 1.0]}, smoothing=0.0, window=(1, 2))
+    >>> v.step.tolist(), v.train_loss.tolist()
     ([1.0, 2.0], [3.0, 2.0])
     """
-    loss = get_any(history, ("loss", "train_loss"), argname="history")
-    loss = as_array("history.loss", loss, ndim=1)
+    loss = get_field(history, "train_loss", argname="history")
+    loss = as_array("history.train_loss", loss, ndim=1)
     n = len(loss)
-    steps = _optional(history, "steps", n, "step")
+    steps = _optional(history, "step", n)
     steps = np.arange(n, dtype=float) if steps is None else steps
     smoothed = ema(loss, smoothing)
-    lr, speed = _optional(history, "lr", n), _optional(history, "throughput", n)
+    lr = _optional(history, "lr", n)
     val_loss = _optional(history, "val_loss", None)
-    val_steps = _optional(
-        history, "val_steps", None if val_loss is None else len(val_loss), "val_step"
-    )
+    val_steps = _optional(history, "val_step", None if val_loss is None else len(val_loss))
     if val_loss is not None and val_steps is None:
-        raise ValueError("history.val_steps must be given with history.val_loss")
+        raise ValueError("history.val_step must be given with history.val_loss")
     lo, hi = (steps[0], steps[-1]) if window is None else (float(window[0]), float(window[1]))
     if hi < lo:
         raise ValueError(f"window must be (start, stop) with start <= stop, got {window}")
     keep = (steps >= lo) & (steps <= hi)
-    cut = lambda a: None if a is None else a[keep]  # noqa: E731
     val_keep = None if val_steps is None else (val_steps >= lo) & (val_steps <= hi)
     return TrainingView(
         steps[keep],
         loss[keep],
         smoothed[keep],
-        cut(lr),
-        cut(speed),
+        None if lr is None else lr[keep],
         None if val_keep is None else val_steps[val_keep],
         None if val_keep is None else val_loss[val_keep],
     )
@@ -132,7 +129,7 @@ def follow_history(history: Any, window: Any, tick: Any):
     """
 
     def refresh() -> None:
-        steps = training_view(history, smoothing=0.0).steps
+        steps = training_view(history, smoothing=0.0).step
         at_end = window.value[1] >= window.end
         window.end = max(int(steps[-1]), window.start + 1)
         if at_end:
@@ -143,38 +140,40 @@ def follow_history(history: Any, window: Any, tick: Any):
 
 
 def training_monitor(history: Any, *, smoothing: float = 0.9, refresh_ms: int | None = None):
-    """Watch a training run: loss (raw and smoothed), learning rate and throughput.
+    """Watch a training run: loss (raw and smoothed, with the validation loss) and learning rate.
 
     Parameters
     ----------
     history
-        Object or mapping with per-step ``loss`` and optional ``steps``, ``lr``,
-        ``throughput``, ``val_loss``/``val_steps``.
+        A ``labkit.train.History``, or an object or mapping with its fields: per-step
+        ``train_loss`` and optional ``step``, ``lr``, ``val_loss``/``val_step``,
+        ``samples_per_s``.
     smoothing
-        Initial EMA smoothing of the loss and the throughput, in [0, 1).
+        Initial EMA smoothing of the loss, in [0, 1).
     refresh_ms
         If given, re-read ``history`` every ``refresh_ms`` milliseconds (live training).
 
     Returns
     -------
     panel.layout.Column
-        A smoothing slider, a step-window slider and up to three plots. Its ``refresh()``
+        A smoothing slider, a step-window slider and up to two plots. Its ``refresh()``
         re-reads ``history`` now (what the timer calls).
 
     Examples
     --------
-    >>> from labkit.viz.demo import demo_history
-    >>> type(training_monitor(demo_history(n_steps=30))).__name__
-    'Column'
+    >>> import panel as pn
+    >>> monitor = training_monitor({"train_loss": [1.0, 0.5, 0.3], "lr": [0.1, 0.1, 0.05]})
+    >>> monitor.select(pn.widgets.IntRangeSlider)[0].value
+    (0, 2)
     """
     theme.setup()
     import holoviews as hv
     import panel as pn
 
     first = training_view(history, smoothing=smoothing)
-    if refresh_ms is not None and (isinstance(refresh_ms, bool) or int(refresh_ms) < 50):
-        raise ValueError(f"refresh_ms must be an integer >= 50, got {refresh_ms!r}")
-    start, stop = int(first.steps[0]), int(first.steps[-1])
+    if refresh_ms is not None:
+        refresh_ms = check_int("refresh_ms", refresh_ms, minimum=50)
+    start, stop = int(first.step[0]), int(first.step[-1])
     smooth = pn.widgets.FloatSlider(
         label="smoothing", start=0.0, end=0.99, step=0.01, value=smoothing, width=220
     )
@@ -182,20 +181,20 @@ def training_monitor(history: Any, *, smoothing: float = 0.9, refresh_ms: int | 
         label="steps", start=start, end=max(stop, start + 1), value=(start, stop), width=300
     )
     tick = pn.widgets.IntInput(value=0, visible=False)
-    positive = bool(np.all(first.loss > 0))
+    positive = bool(np.all(first.train_loss > 0))
 
     def loss_plot(s: float, w: tuple[int, int], _tick: int):
         v = training_view(history, smoothing=s, window=w)
-        raw = hv.Curve((v.steps, v.loss), "step", "loss", label="train").opts(
+        raw = hv.Curve((v.step, v.train_loss), "step", "loss", label="train").opts(
             color=theme.PALETTE[0], alpha=0.3
         )
-        smoothed = hv.Curve((v.steps, v.smoothed), "step", "loss", label=f"EMA {s:.2f}").opts(
+        smoothed = hv.Curve((v.step, v.smoothed), "step", "loss", label=f"EMA {s:.2f}").opts(
             color=theme.PALETTE[0], line_width=2
         )
         overlay = raw * smoothed
         if v.val_loss is not None and len(v.val_loss):
             overlay = overlay * hv.Curve(
-                (v.val_steps, v.val_loss), "step", "loss", label="val"
+                (v.val_step, v.val_loss), "step", "loss", label="val"
             ).opts(color=theme.ACCENT, line_width=2)
         return overlay.opts(
             **theme.plot_opts(
@@ -203,43 +202,34 @@ def training_monitor(history: Any, *, smoothing: float = 0.9, refresh_ms: int | 
             )
         )
 
-    def series_plot(name: str, label: str, color: str, smoothed: bool):
-        def plot(s: float, w: tuple[int, int], _tick: int):
-            v = training_view(history, smoothing=0.0, window=w)
-            values = getattr(v, name)
-            values = ema(values, s) if smoothed else values
-            return hv.Curve((v.steps, values), "step", label).opts(
-                **theme.plot_opts(title=label, height=220, color=color, framewise=True)
+    def lr_plot(w: tuple[int, int], _tick: int):
+        v = training_view(history, smoothing=0.0, window=w)
+        return hv.Curve((v.step, v.lr), "step", "learning rate").opts(
+            **theme.plot_opts(
+                title="learning rate", height=220, color=theme.PALETTE[2], framewise=True
             )
-
-        return plot
+        )
 
     plots = [pn.pane.HoloViews(hv.DynamicMap(pn.bind(loss_plot, smooth, window, tick)))]
-    for name, label, color, smoothed in (
-        ("lr", "learning rate", theme.PALETTE[2], False),
-        ("throughput", theme.axis_label("throughput", "samples/s"), theme.PALETTE[3], True),
-    ):
-        if getattr(first, name) is not None:
-            fn = series_plot(name, label, color, smoothed)
-            # An unsmoothed series does not depend on the smoothing slider: not redrawn by it.
-            bound = pn.bind(fn, smooth if smoothed else 0.0, window, tick)
-            plots.append(pn.pane.HoloViews(hv.DynamicMap(bound)))
+    if first.lr is not None:
+        # The learning rate does not depend on the smoothing slider: not redrawn by it.
+        plots.append(pn.pane.HoloViews(hv.DynamicMap(pn.bind(lr_plot, window, tick))))
 
     def summary(w: tuple[int, int], _tick: int) -> str:
         v = training_view(history, smoothing=0.0, window=w)
-        text = f"steps {int(v.steps[0])}–{int(v.steps[-1])}: last loss {v.loss[-1]:.4g}"
-        if v.throughput is not None:
-            text += f", median throughput {np.median(v.throughput):.4g} samples/s"
+        text = f"steps {int(v.step[0])}–{int(v.step[-1])}: last loss {v.train_loss[-1]:.4g}"
+        speed = get_field(history, "samples_per_s", None)
+        if speed is not None:
+            text += f", {float(speed):.4g} samples/s over the run"
         return text
 
     layout = pn.Column(
         pn.pane.Markdown("## training monitor"),
         pn.Row(smooth, window, tick),
         pn.pane.Markdown(pn.bind(summary, window, tick)),
-        plots[0],
-        pn.Row(*plots[1:]),
+        *plots,
     )
     layout.refresh = follow_history(history, window, tick)
     if refresh_ms is not None:
-        pn.state.add_periodic_callback(layout.refresh, period=int(refresh_ms))
+        pn.state.add_periodic_callback(layout.refresh, period=refresh_ms)
     return layout
