@@ -80,12 +80,12 @@ def test_intrinsic_explorer_reads_a_sweep_result():
 def test_training_monitor_reads_a_fit_history():
     from torch.utils.data import TensorDataset
 
-    from labkit.train import History, fit
+    from labkit.train import History, TrainConfig, fit
 
     model, (x, y) = _tiny_regression()
     history = fit(
-        model, TensorDataset(x, y), TensorDataset(x[:8], y[:8]), epochs=3, batch_size=8,
-        lr=1e-2, loss=torch.nn.functional.mse_loss, progress=False,
+        model, TensorDataset(x, y), TensorDataset(x[:8], y[:8]),
+        loss=torch.nn.functional.mse_loss, config=TrainConfig(epochs=3, batch_size=8, lr=1e-2),
     )  # fmt: skip
     assert isinstance(history, History)
     view = training_view(history, smoothing=0.0)

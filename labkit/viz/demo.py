@@ -73,7 +73,7 @@ def _trained_once(epochs: int, seed: int, batch_size: int):
     import torch
     from torch.utils.data import TensorDataset
 
-    from labkit.train import fit
+    from labkit.train import TrainConfig, fit
 
     x, y = _sine_data(256, seed)
     x_val, y_val = _sine_data(128, seed + 1)
@@ -83,15 +83,16 @@ def _trained_once(epochs: int, seed: int, batch_size: int):
         TensorDataset(x, y),
         TensorDataset(x_val, y_val),
         loss=torch.nn.functional.mse_loss,
-        epochs=epochs,
-        lr=1e-2,
-        batch_size=batch_size,
-        optimizer="adam",
-        weight_decay=0.0,
-        schedule="cosine",
-        device="cpu",
-        seed=seed,
-        progress=False,
+        config=TrainConfig(
+            epochs=epochs,
+            lr=1e-2,
+            batch_size=batch_size,
+            optimizer="adam",
+            weight_decay=0.0,
+            schedule="cosine",
+            device="cpu",
+            seed=seed,
+        ),
     )
     return model, (x, y), history
 
