@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labkit._checks import check_int
+from labkit._checks import check_choice, check_int
 from labkit.operators.layers.activations import make_activation
 from labkit.operators.layers.channel import ChannelLinear
 from labkit.operators.layers.conv import NORMS, DoubleConv, conv_layer, unet_pass, unet_widths
@@ -162,11 +162,8 @@ class LSM(nn.Module):
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
         check_int("out_channels", out_channels, minimum=1)
         self.depth = check_int("depth", depth, minimum=1)
-        self.dim = check_int("dim", dim, minimum=1)
-        if dim > 3:
-            raise ValueError(f"dim must be 1, 2 or 3, got {dim}")
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.dim = check_int("dim", dim, minimum=1, maximum=3)
+        check_choice("norm", norm, NORMS)
         self.patch_size = _per_axis("patch_size", patch_size, dim, 1)
         self.padding = None if padding is None else _per_axis("padding", padding, dim, 0)
         self.endpoints = bool(endpoints)

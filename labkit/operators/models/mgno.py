@@ -106,9 +106,7 @@ class MgNO(nn.Module):
         check_int("out_channels", out_channels, minimum=1)
         check_int("width", width, minimum=1)
         n_layers = check_int("n_layers", n_layers, minimum=1)
-        self.dim = check_int("dim", dim, minimum=1)
-        if dim > 3:
-            raise ValueError(f"dim must be 1, 2 or 3, got {dim}")
+        self.dim = check_int("dim", dim, minimum=1, maximum=3)
         chans = [in_channels] + [width] * n_layers
         pairs = list(zip(chans[:-1], chans[1:], strict=True))
         self.cycles = nn.ModuleList(

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from labkit._checks import check_int
+from labkit._checks import check_choice, check_int
 from labkit.operators.layers.channel import ChannelMLP
 from labkit.operators.layers.conv import (
     INTERPOLATION,
@@ -107,13 +107,9 @@ class UNet(nn.Module):
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
         check_int("out_channels", out_channels, minimum=1)
         self.depth = check_int("depth", depth, minimum=1)
-        self.dim = check_int("dim", dim, minimum=1)
-        if dim > 3:
-            raise ValueError(f"dim must be 1, 2 or 3, got {dim}")
-        if style not in STYLES:
-            raise ValueError(f"style must be one of {STYLES}, got {style!r}")
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.dim = check_int("dim", dim, minimum=1, maximum=3)
+        check_choice("style", style, STYLES)
+        check_choice("norm", norm, NORMS)
         self.style = style
         self.endpoints = bool(endpoints)
         width = check_int("width", width, minimum=1)
