@@ -236,7 +236,7 @@ def _append(queues, lengths, local, local_len):
 
 
 @njit(cache=True)
-def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like, n_threads):
+def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like, n_threads, room):
     """Thin ``state`` (uint8, padded with background) in place for ``steps`` sub-iterations.
 
     ``state`` is 0 on background, 1 on foreground and 2 on anchored foreground (a curve
@@ -261,7 +261,7 @@ def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like, n_t
         offsets[bit] = (bit // 9 - 1) * sz + (bit // 3 % 3 - 1) * shape[2] + bit % 3 - 1
     deletable = np.empty(queues.shape[1], dtype=np.bool_)
     owner = np.empty(queues.shape[1], dtype=np.int64)
-    local = np.empty((n_threads, N_SUBFIELDS, max(4096, _LOCAL // n_threads)), queues.dtype)
+    local = np.empty((n_threads, N_SUBFIELDS, room), dtype=queues.dtype)
     local_len = np.zeros((n_threads, N_SUBFIELDS), dtype=np.int64)
     start = np.zeros(n_threads, dtype=np.int64)
     done = np.zeros(n_threads, dtype=np.bool_)
@@ -302,8 +302,10 @@ def _run(state: np.ndarray, origin, phase: int, steps: int) -> tuple[np.ndarray,
     index_like = np.empty(0, dtype=np.int32 if padded.size < 2**31 else np.int64)
     # global parity of padded index 0 (one voxel before ``origin``) along each axis
     parity = np.array([(o - 1) & 1 for o in origin], dtype=np.int64)
+    n_threads = get_num_threads()
+    room = max(32, _LOCAL // n_threads)  # a thread's local queue: one deletion's 26 and more
     deleted = _thin_padded(
-        padded, patch, _SLAB_EULER, parity, phase, steps, index_like, get_num_threads()
+        padded, patch, _SLAB_EULER, parity, phase, steps, index_like, n_threads, room
     )
     return padded[1:-1, 1:-1, 1:-1], int(deleted)
 
