@@ -102,38 +102,67 @@ def _subfield(z, y, x, parity):
     return ((z + parity[0]) & 1) << 2 | ((y + parity[1]) & 1) << 1 | (x + parity[2]) & 1
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _initial_queues(patch, shape, parity, index_like):
     """Foreground voxels with a background face neighbour, split by subfield and marked dirty.
 
     Returns ``(queues, lengths)``: ``queues[k, :lengths[k]]`` are the linear indices (in
     raster order) of subfield ``k``; ``parity`` is the global parity of padded index 0 per axis.
+    Planes are counted, then filled, in parallel: a thread marks only voxels of its planes.
     """
     nz, ny, nx = shape
     sz = ny * nx
-    lengths = np.zeros(N_SUBFIELDS, dtype=np.int64)
-    for z in range(1, nz - 1):
+    counts = np.zeros((nz, N_SUBFIELDS), dtype=np.int64)
+    for z in prange(1, nz - 1):
         for y in range(1, ny - 1):
             for x in range(1, nx - 1):
                 v = (z * ny + y) * nx + x
                 m = _neighbourhood(patch, v, sz)
                 if m >> 13 & 1 and m & _FACES != _FACES:
-                    k = _subfield(z, y, x, parity)
-                    lengths[k] += 1
+                    counts[z, _subfield(z, y, x, parity)] += 1
+    starts = np.zeros((nz, N_SUBFIELDS), dtype=np.int64)
+    lengths = np.zeros(N_SUBFIELDS, dtype=np.int64)
+    for z in range(nz):
+        for k in range(N_SUBFIELDS):
+            starts[z, k] = lengths[k]
+            lengths[k] += counts[z, k]
     cap = max(16, lengths.max() * 2)
     queues = np.empty((N_SUBFIELDS, cap), dtype=index_like.dtype)
-    lengths[:] = 0
-    for z in range(1, nz - 1):
+    for z in prange(1, nz - 1):
+        at = starts[z].copy()
         for y in range(1, ny - 1):
             for x in range(1, nx - 1):
                 v = (z * ny + y) * nx + x
                 m = _neighbourhood(patch, v, sz)
                 if m >> 13 & 1 and m & _FACES != _FACES:
                     k = _subfield(z, y, x, parity)
-                    queues[k, lengths[k]] = v
-                    lengths[k] += 1
+                    queues[k, at[k]] = v
+                    at[k] += 1
                     patch[v] |= _DIRTY
     return queues, lengths
+
+
+@njit(cache=True, parallel=True)
+def _foreground(flat, fg):
+    """``fg`` = 1 where the state ``flat`` is foreground (1 or 2), else 0."""
+    for v in prange(flat.size):
+        fg[v] = flat[v] != 0
+
+
+@njit(cache=True, parallel=True)
+def _mark_anchors(flat, patch):
+    """Set the anchor bit of the voxels whose state is 2."""
+    for v in prange(flat.size):
+        if flat[v] == 2:
+            patch[v] |= _ANCHOR
+
+
+@njit(cache=True, parallel=True)
+def _write_state(patch, flat):
+    """The state of every voxel from its word: 0, 1 or 2 (anchored)."""
+    for v in prange(flat.size):
+        word = patch[v]
+        flat[v] = (word >> 4 & 1) * (1 + (word >> 11 & 1))
 
 
 @njit(cache=True, parallel=True)
@@ -249,12 +278,9 @@ def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like, n_t
     flat = state.reshape(-1)
     foreground = np.empty(state.shape, dtype=np.uint8)
     fg = foreground.reshape(-1)
-    for v in range(flat.size):
-        fg[v] = flat[v] != 0
+    _foreground(flat, fg)
     _patches(foreground, patch)
-    for v in range(flat.size):
-        if flat[v] == 2:
-            patch[v] |= _ANCHOR
+    _mark_anchors(flat, patch)
     queues, lengths = _initial_queues(patch, shape, parity, index_like)
     offsets = np.empty(27, dtype=np.int64)
     for bit in range(27):
@@ -288,9 +314,7 @@ def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like, n_t
                 )
                 queues = _append(queues, lengths, local, local_len)
         t += 1
-    for v in range(flat.size):
-        word = patch[v]
-        flat[v] = (word >> 4 & 1) * (1 + (word >> 11 & 1))
+    _write_state(patch, flat)
     return total
 
 
