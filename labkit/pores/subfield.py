@@ -80,6 +80,7 @@ from labkit.pores.thinning import (
     _is_euler_invariant,
     _neighbourhood,
     _patches,
+    _radix_sort,
 )
 
 __all__ = ["N_SUBFIELDS", "thin_block", "thin_subfield"]
@@ -287,6 +288,10 @@ def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like, n_t
         offsets[bit] = (bit // 9 - 1) * sz + (bit // 3 % 3 - 1) * shape[2] + bit % 3 - 1
     deletable = np.empty(queues.shape[1], dtype=np.bool_)
     owner = np.empty(queues.shape[1], dtype=np.int64)
+    scratch = np.empty(queues.shape[1], dtype=queues.dtype)
+    n_bits = 1
+    while (1 << n_bits) < flat.size:
+        n_bits += 1
     local = np.empty((n_threads, N_SUBFIELDS, room), dtype=queues.dtype)
     local_len = np.zeros((n_threads, N_SUBFIELDS), dtype=np.int64)
     start = np.zeros(n_threads, dtype=np.int64)
@@ -303,6 +308,9 @@ def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like, n_t
             if deletable.size < n:
                 deletable = np.empty(2 * n, dtype=np.bool_)
                 owner = np.empty(2 * n, dtype=np.int64)
+                scratch = np.empty(2 * n, dtype=queues.dtype)
+            # raster order: the tests and deletions walk memory forwards
+            _radix_sort(queue, scratch[:n], n_bits)
             _test(patch, queue, n, sz, slab_euler, deletable, owner, n_threads)
             lengths[k] = 0
             start[:] = 0
