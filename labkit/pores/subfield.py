@@ -37,7 +37,10 @@ were last tested (at the start: the foreground voxels with a background face nei
 interior voxel is never simple). A sub-iteration tests its queue in parallel (numba threads)
 and then applies the deletions, queueing the foreground neighbours of each deleted voxel in
 their own subfields. A voxel not queued would test as it did last time, so the queues only
-skip work; they never change a decision. The state of a voxel is 0 (background), 1
+skip work; they never change a decision. A queue is sorted before its sub-iteration, so memory
+is walked forwards, and the deletions run in parallel too: all deleted voxels lie in planes of
+one parity, each thread owns some of those planes, and between them threads only set the
+"queued" bit (see :func:`_delete`). The state of a voxel is 0 (background), 1
 (foreground) or 2 (anchored foreground); a block's state carries the anchors from one chunked
 round to the next.
 
