@@ -274,8 +274,9 @@ def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like, n_t
 
     ``state`` is 0 on background, 1 on foreground and 2 on anchored foreground (a curve
     isthmus, kept for good). Sub-iteration ``t`` processes subfield ``(phase + t) % 8``;
-    ``steps < 0`` runs until no voxel is left to test (the fixed point). Returns the number of
-    voxels deleted.
+    ``steps < 0`` runs until no voxel is left to test (the fixed point). Deletions are split
+    over ``n_threads`` plane owners with ``room`` entries per thread and subfield of local
+    queue. Returns the number of voxels deleted.
     """
     shape = state.shape
     sz = shape[1] * shape[2]
