@@ -48,7 +48,7 @@ from labkit.pores.chunked import (
     dask_runner,
 )
 from labkit.pores.io import check_voxel_size
-from labkit.pores.regions import Contacts, RegionGraph
+from labkit.pores.regions import RegionGraph, graph_from_sums
 from labkit.pores.skeleton import SkeletonGraph
 
 __all__ = ["Analysis", "analyse"]
@@ -220,8 +220,6 @@ def _measure_chunk(labels, lo, hi):
 
 def _reduce_measures(parts, n: int, voxel_size, labels) -> RegionGraph:
     """Sum the chunks' measures into the region graph :func:`region_graph` would give."""
-    from labkit.pores.regions import _face_areas
-
     counts = np.zeros(n, np.int64)
     sums = np.zeros((n, 3), np.int64)
     solid = np.zeros((n, 3), np.int64)
@@ -244,20 +242,8 @@ def _reduce_measures(parts, n: int, voxel_size, labels) -> RegionGraph:
     pair_faces = np.zeros((len(unique), 3), np.int64)
     np.add.at(pair_faces, inverse, faces)
     pairs = np.stack([unique // (n + 1), unique % (n + 1)], axis=1) - 1
-    face_areas = _face_areas(voxel_size)
-    surface = solid @ face_areas
-    areas = pair_faces @ face_areas
-    centroids = sums / counts[:, None] * np.asarray(voxel_size)
-    distances = np.linalg.norm(centroids[pairs[:, 0]] - centroids[pairs[:, 1]], axis=1)
-    return RegionGraph(
-        labels=labels,
-        voxel_size=voxel_size,
-        volumes=counts * float(np.prod(voxel_size)),
-        centroids=centroids,
-        surface_areas=surface,
-        contacts=Contacts(pairs=pairs, areas=areas, distances=distances),
-        disconnected=np.zeros(0, np.int32),
-        kind="region",
+    return graph_from_sums(
+        labels, voxel_size, counts, sums, solid, pairs, pair_faces, np.zeros(0, np.int32)
     )
 
 

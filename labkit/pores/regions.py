@@ -341,16 +341,40 @@ def region_graph(labels: np.ndarray, voxel_size=1.0, check_connectivity: bool = 
             f"labels must run 1..{n} without gaps; label {empty[0] + 1} has no voxel "
             "(skimage.segmentation.relabel_sequential fixes this)"
         )
+    disconnected = split_labels(labels) if check_connectivity else np.zeros(0, np.int32)
+    return graph_from_sums(
+        labels, voxel_size, counts, coordinate_sums, solid_faces, pairs - 1, pair_faces,
+        disconnected,
+    )
+
+
+def graph_from_sums(
+    labels, voxel_size, counts, coordinate_sums, solid_faces, pairs, pair_faces, disconnected
+) -> RegionGraph:
+    """The :class:`RegionGraph` of per-region sums (as :func:`region_graph` and the chunked
+    route reduce them).
+
+    ``counts`` (n,) voxels per region, ``coordinate_sums`` (n, 3) sums of their indices,
+    ``solid_faces`` (n, 3) faces to solid per axis, ``pairs`` (m, 2) touching regions
+    (0-based, ``i < j``) and ``pair_faces`` (m, 3) their shared faces per axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = graph_from_sums(None, (1.0, 1.0, 1.0), np.array([2, 2]),
+    ...                     np.array([[0, 0, 1], [0, 0, 5]]), np.ones((2, 3), int),
+    ...                     np.array([[0, 1]]), np.array([[0, 0, 1]]), np.zeros(0, np.int32))
+    >>> g.centroids[:, 2].tolist(), g.contacts.distances.tolist(), g.surface_areas.tolist()
+    ([0.5, 2.5], [2.0], [3.0, 3.0])
+    """
     face_areas = _face_areas(voxel_size)
-    surface = np.zeros(n)
+    surface = np.zeros(len(counts))
     areas = np.zeros(len(pairs))
     for axis in range(3):
         surface += face_areas[axis] * solid_faces[:, axis]
         areas += face_areas[axis] * pair_faces[:, axis]
-    pairs = pairs - 1
     centroids = coordinate_sums / counts[:, None] * np.asarray(voxel_size)
     distances = np.linalg.norm(centroids[pairs[:, 0]] - centroids[pairs[:, 1]], axis=1)
-    disconnected = split_labels(labels) if check_connectivity else np.zeros(0, np.int32)
     return RegionGraph(
         labels=labels,
         voxel_size=voxel_size,

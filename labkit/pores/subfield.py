@@ -37,7 +37,10 @@ were last tested (at the start: the foreground voxels with a background face nei
 interior voxel is never simple). A sub-iteration tests its queue in parallel (numba threads)
 and then applies the deletions, queueing the foreground neighbours of each deleted voxel in
 their own subfields. A voxel not queued would test as it did last time, so the queues only
-skip work; they never change a decision. The state of a voxel is 0 (background), 1
+skip work; they never change a decision. A queue is sorted before its sub-iteration, so memory
+is walked forwards, and the deletions run in parallel too: all deleted voxels lie in planes of
+one parity, each thread owns some of those planes, and between them threads only set the
+"queued" bit (see :func:`_delete`). The state of a voxel is 0 (background), 1
 (foreground) or 2 (anchored foreground); a block's state carries the anchors from one chunked
 round to the next.
 
@@ -63,7 +66,7 @@ thinning algorithms. CVGIP: Graphical Models and Image Processing 56(6):462-478,
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from labkit._checks import check_binary_volume, check_int
 from labkit.pores._threads import use_quiet_threads
@@ -79,12 +82,19 @@ from labkit.pores.thinning import (
     _is_euler_invariant,
     _neighbourhood,
     _patches,
+    _radix_sort,
 )
 
 __all__ = ["N_SUBFIELDS", "thin_block", "thin_subfield"]
 
 N_SUBFIELDS = 8
 _ANCHOR = _DELETABLE  # bit 11 of a voxel's word: a curve isthmus once, kept for good
+_LOCAL = 1 << 20  # room (all threads) per subfield for the voxels queued by one _delete call
+# subfield of the 26-neighbour at packed bit ``b`` = own subfield ^ _FLIP[b] (odd offsets flip)
+_FLIP = np.array(
+    [((b // 9 - 1) & 1) << 2 | ((b // 3 % 3 - 1) & 1) << 1 | (b % 3 - 1) & 1 for b in range(27)],
+    dtype=np.int64,
+)
 
 
 @njit(cache=True, inline="always")
@@ -93,48 +103,81 @@ def _subfield(z, y, x, parity):
     return ((z + parity[0]) & 1) << 2 | ((y + parity[1]) & 1) << 1 | (x + parity[2]) & 1
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _initial_queues(patch, shape, parity, index_like):
     """Foreground voxels with a background face neighbour, split by subfield and marked dirty.
 
     Returns ``(queues, lengths)``: ``queues[k, :lengths[k]]`` are the linear indices (in
     raster order) of subfield ``k``; ``parity`` is the global parity of padded index 0 per axis.
+    Planes are counted, then filled, in parallel: a thread marks only voxels of its planes.
     """
     nz, ny, nx = shape
     sz = ny * nx
-    lengths = np.zeros(N_SUBFIELDS, dtype=np.int64)
-    for z in range(1, nz - 1):
+    counts = np.zeros((nz, N_SUBFIELDS), dtype=np.int64)
+    for z in prange(1, nz - 1):
         for y in range(1, ny - 1):
             for x in range(1, nx - 1):
                 v = (z * ny + y) * nx + x
                 m = _neighbourhood(patch, v, sz)
                 if m >> 13 & 1 and m & _FACES != _FACES:
-                    k = _subfield(z, y, x, parity)
-                    lengths[k] += 1
+                    counts[z, _subfield(z, y, x, parity)] += 1
+    starts = np.zeros((nz, N_SUBFIELDS), dtype=np.int64)
+    lengths = np.zeros(N_SUBFIELDS, dtype=np.int64)
+    for z in range(nz):
+        for k in range(N_SUBFIELDS):
+            starts[z, k] = lengths[k]
+            lengths[k] += counts[z, k]
     cap = max(16, lengths.max() * 2)
     queues = np.empty((N_SUBFIELDS, cap), dtype=index_like.dtype)
-    lengths[:] = 0
-    for z in range(1, nz - 1):
+    for z in prange(1, nz - 1):
+        at = starts[z].copy()
         for y in range(1, ny - 1):
             for x in range(1, nx - 1):
                 v = (z * ny + y) * nx + x
                 m = _neighbourhood(patch, v, sz)
                 if m >> 13 & 1 and m & _FACES != _FACES:
                     k = _subfield(z, y, x, parity)
-                    queues[k, lengths[k]] = v
-                    lengths[k] += 1
+                    queues[k, at[k]] = v
+                    at[k] += 1
                     patch[v] |= _DIRTY
     return queues, lengths
 
 
 @njit(cache=True, parallel=True)
-def _test(patch, queue, n, sz, slab_euler, deletable):
+def _foreground(flat, fg):
+    """``fg`` = 1 where the state ``flat`` is foreground (1 or 2), else 0."""
+    for v in prange(flat.size):
+        fg[v] = flat[v] != 0
+
+
+@njit(cache=True, parallel=True)
+def _mark_anchors(flat, patch):
+    """Set the anchor bit of the voxels whose state is 2."""
+    for v in prange(flat.size):
+        if flat[v] == 2:
+            patch[v] |= _ANCHOR
+
+
+@njit(cache=True, parallel=True)
+def _write_state(patch, flat):
+    """The state of every voxel from its word: 0, 1 or 2 (anchored)."""
+    for v in prange(flat.size):
+        word = patch[v]
+        flat[v] = (word >> 4 & 1) * (1 + (word >> 11 & 1))
+
+
+@njit(cache=True, parallel=True)
+def _test(patch, queue, n, sz, slab_euler, deletable, owner, n_threads):
     """``deletable[i]`` = whether queued voxel ``queue[i]`` is simple and not anchored now;
-    queued voxels that are curve isthmuses are anchored.
+    queued voxels that are curve isthmuses are anchored; ``owner[i]`` = the thread that
+    deletes it (by its plane, see :func:`_delete`).
 
     Every queued voxel is of the active subfield, so no voxel of this loop lies in another's
     neighbourhood: the reads see voxels no thread writes, and each thread writes the state
-    bits of its own voxels only.
+    bits of its own voxels only (a voxel queued twice gets the same word twice). A voxel whose
+    six face neighbours are all foreground is neither simple (removing it would open a
+    cavity) nor an isthmus (its neighbours are one component): it is passed over without the
+    two tests.
     """
     for i in prange(n):
         v = queue[i]
@@ -143,80 +186,117 @@ def _test(patch, queue, n, sz, slab_euler, deletable):
         deletable[i] = False
         if word & _CENTER_BIT and not word & _ANCHOR:
             m = _neighbourhood(patch, v, sz)
-            ring = m & _RING
-            if not _has_one_component(ring):
-                word = word | np.uint16(_ANCHOR)
-            else:
-                deletable[i] = _is_euler_invariant(m, slab_euler)
+            if m & _FACES != _FACES:
+                if not _has_one_component(m & _RING):
+                    word = word | np.uint16(_ANCHOR)
+                elif _is_euler_invariant(m, slab_euler):
+                    deletable[i] = True
+                    owner[i] = (v // sz >> 1) % n_threads
         patch[v] = word
 
 
-@njit(cache=True)
-def _delete(patch, queue, n, deletable, queues, lengths, shape, parity):
-    """Delete the flagged voxels of ``queue``; queue their foreground neighbours by subfield.
+@njit(cache=True, parallel=True)
+def _delete(patch, queue, n, deletable, owner, k, sz, offsets, local, local_len, start, done):
+    """Delete the flagged voxels of ``queue`` (subfield ``k``), thread ``t`` those of
+    ``owner == t``; each queues the foreground neighbours of its deletions in ``local[t, j]``
+    for their subfield ``j``. Returns the number of voxels deleted.
 
-    Returns the number deleted and ``queues`` (reallocated when full).
+    All deleted voxels lie in planes of one parity. A deletion clears bits of in-plane words of
+    its own plane, which only its owner touches, and sets the dirty bit of its neighbours in
+    the two planes around, which other threads may set too but never clear: the words end up
+    the same whatever the interleaving (two threads may both queue a voxel; the copy is tested
+    to the same word and deleted once). The subfield of a neighbour is ``k`` with the parity of
+    each odd offset flipped (``_FLIP``), so no index is divided. A thread whose local queues
+    are nearly full stops and records where (``start[t]``); the caller empties them and calls
+    again until ``done``.
     """
-    nz, ny, nx = shape
-    sy = nx
-    sz = ny * nx
-    offsets = np.empty(27, dtype=np.int64)
-    for bit in range(27):
-        offsets[bit] = (bit // 9 - 1) * sz + (bit // 3 % 3 - 1) * sy + bit % 3 - 1
-    n_deleted = 0
-    for i in range(n):
-        if not deletable[i]:
-            continue
-        v = queue[i]
-        ring = _neighbourhood(patch, v, sz) & _RING
-        for bit in range(9):
-            patch[v + offsets[9 + bit]] &= ~np.uint16(1 << (8 - bit))
-        n_deleted += 1
-        rest = ring
-        while rest:
-            low = rest & -rest
-            rest ^= low
-            u = v + offsets[_BIT_OF_POWER[low % 37]]
-            word = patch[u]
-            if word & _DIRTY:
-                continue
-            patch[u] = word | _DIRTY
-            z = u // sz
-            y = u // sy % ny
-            x = u % sy
-            k = _subfield(z, y, x, parity)
-            if lengths[k] == queues.shape[1]:
-                grown = np.empty((N_SUBFIELDS, 2 * queues.shape[1]), dtype=queues.dtype)
-                for j in range(N_SUBFIELDS):
-                    grown[j, : lengths[j]] = queues[j, : lengths[j]]
-                queues = grown
-            queues[k, lengths[k]] = u
-            lengths[k] += 1
-    return n_deleted, queues
+    n_threads = local.shape[0]
+    cap = local.shape[2]
+    deleted = np.zeros(n_threads, dtype=np.int64)
+    for t in prange(n_threads):
+        i = start[t]
+        used = 0
+        while i < n:
+            if deletable[i] and owner[i] == t:
+                v = queue[i]
+                if patch[v] & _CENTER_BIT:
+                    if used + 26 > cap:
+                        break
+                    ring = _neighbourhood(patch, v, sz) & _RING
+                    for bit in range(9):
+                        patch[v + offsets[9 + bit]] &= ~np.uint16(1 << (8 - bit))
+                    deleted[t] += 1
+                    rest = ring
+                    while rest:
+                        low = rest & -rest
+                        rest ^= low
+                        bit = _BIT_OF_POWER[low % 37]
+                        u = v + offsets[bit]
+                        word = patch[u]
+                        if word & _DIRTY:
+                            continue
+                        patch[u] = word | _DIRTY
+                        j = k ^ _FLIP[bit]
+                        local[t, j, local_len[t, j]] = u
+                        local_len[t, j] += 1
+                        used += 1
+            i += 1
+        start[t] = i
+        done[t] = i >= n
+    return deleted.sum()
 
 
 @njit(cache=True)
-def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like):
+def _append(queues, lengths, local, local_len):
+    """Move the threads' local queues to the end of ``queues``; return ``queues`` (grown
+    when full)."""
+    for j in range(N_SUBFIELDS):
+        need = lengths[j] + local_len[:, j].sum()
+        if need > queues.shape[1]:
+            grown = np.empty((N_SUBFIELDS, 2 * need), dtype=queues.dtype)
+            for i in range(N_SUBFIELDS):
+                grown[i, : lengths[i]] = queues[i, : lengths[i]]
+            queues = grown
+        for t in range(local.shape[0]):
+            m = local_len[t, j]
+            queues[j, lengths[j] : lengths[j] + m] = local[t, j, :m]
+            lengths[j] += m
+            local_len[t, j] = 0
+    return queues
+
+
+@njit(cache=True)
+def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like, n_threads, room):
     """Thin ``state`` (uint8, padded with background) in place for ``steps`` sub-iterations.
 
     ``state`` is 0 on background, 1 on foreground and 2 on anchored foreground (a curve
     isthmus, kept for good). Sub-iteration ``t`` processes subfield ``(phase + t) % 8``;
-    ``steps < 0`` runs until no voxel is left to test (the fixed point). Returns the number of
-    voxels deleted.
+    ``steps < 0`` runs until no voxel is left to test (the fixed point). Deletions are split
+    over ``n_threads`` plane owners with ``room`` entries per thread and subfield of local
+    queue. Returns the number of voxels deleted.
     """
     shape = state.shape
     sz = shape[1] * shape[2]
     flat = state.reshape(-1)
     foreground = np.empty(state.shape, dtype=np.uint8)
     fg = foreground.reshape(-1)
-    for v in range(flat.size):
-        fg[v] = flat[v] != 0
+    _foreground(flat, fg)
     _patches(foreground, patch)
-    for v in range(flat.size):
-        if flat[v] == 2:
-            patch[v] |= _ANCHOR
+    _mark_anchors(flat, patch)
     queues, lengths = _initial_queues(patch, shape, parity, index_like)
+    offsets = np.empty(27, dtype=np.int64)
+    for bit in range(27):
+        offsets[bit] = (bit // 9 - 1) * sz + (bit // 3 % 3 - 1) * shape[2] + bit % 3 - 1
     deletable = np.empty(queues.shape[1], dtype=np.bool_)
+    owner = np.empty(queues.shape[1], dtype=np.int64)
+    scratch = np.empty(queues.shape[1], dtype=queues.dtype)
+    n_bits = 1
+    while (1 << n_bits) < flat.size:
+        n_bits += 1
+    local = np.empty((n_threads, N_SUBFIELDS, room), dtype=queues.dtype)
+    local_len = np.zeros((n_threads, N_SUBFIELDS), dtype=np.int64)
+    start = np.zeros(n_threads, dtype=np.int64)
+    done = np.zeros(n_threads, dtype=np.bool_)
     total = 0
     t = 0
     while steps < 0 or t < steps:
@@ -228,14 +308,22 @@ def _thin_padded(state, patch, slab_euler, parity, phase, steps, index_like):
             queue = queues[k, :n].copy()
             if deletable.size < n:
                 deletable = np.empty(2 * n, dtype=np.bool_)
-            _test(patch, queue, n, sz, slab_euler, deletable)
+                owner = np.empty(2 * n, dtype=np.int64)
+                scratch = np.empty(2 * n, dtype=queues.dtype)
+            # raster order: the tests and deletions walk memory forwards
+            _radix_sort(queue, scratch[:n], n_bits)
+            _test(patch, queue, n, sz, slab_euler, deletable, owner, n_threads)
             lengths[k] = 0
-            n_deleted, queues = _delete(patch, queue, n, deletable, queues, lengths, shape, parity)
-            total += n_deleted
+            start[:] = 0
+            done[:] = False
+            while not done.all():
+                total += _delete(
+                    patch, queue, n, deletable, owner, k, sz, offsets, local, local_len, start,
+                    done,
+                )
+                queues = _append(queues, lengths, local, local_len)
         t += 1
-    for v in range(flat.size):
-        word = patch[v]
-        flat[v] = (word >> 4 & 1) * (1 + (word >> 11 & 1))
+    _write_state(patch, flat)
     return total
 
 
@@ -248,7 +336,11 @@ def _run(state: np.ndarray, origin, phase: int, steps: int) -> tuple[np.ndarray,
     index_like = np.empty(0, dtype=np.int32 if padded.size < 2**31 else np.int64)
     # global parity of padded index 0 (one voxel before ``origin``) along each axis
     parity = np.array([(o - 1) & 1 for o in origin], dtype=np.int64)
-    deleted = _thin_padded(padded, patch, _SLAB_EULER, parity, phase, steps, index_like)
+    n_threads = get_num_threads()
+    room = max(32, _LOCAL // n_threads)  # a thread's local queue: one deletion's 26 and more
+    deleted = _thin_padded(
+        padded, patch, _SLAB_EULER, parity, phase, steps, index_like, n_threads, room
+    )
     return padded[1:-1, 1:-1, 1:-1], int(deleted)
 
 
