@@ -186,6 +186,51 @@ def test_run_never_overwrites_what_it_did_not_write(nb_dir, tmp_path):
     assert (out / "20_guarded.results.json").read_text() == '{"my": "thesis data"}'
 
 
+def test_run_removes_only_its_own_stale_failure(nb_dir, tmp_path):
+    source = nb_dir / "20_guarded.ipynb"
+    out = tmp_path / "runs"
+    out.mkdir()
+    # A file of the user's under the name a failed run would take is refused, and kept.
+    (out / "20_guarded.failed.ipynb").write_text("my notes")
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(NotebookError, match="20_guarded.failed.ipynb, which labkit run did not"):
+        run_notebook(source, {"n": 3}, out_dir=out)
+    assert (out / "20_guarded.failed.ipynb").read_text() == "my notes"
+    (out / "20_guarded.failed.ipynb").unlink()
+    # A failure labkit wrote is removed by the next good run; nothing else in out is touched.
+    with pytest.raises(NotebookError, match="failed.ipynb"):
+        run_notebook(source, {"n": 0}, out_dir=out)
+    assert (out / "20_guarded.failed.ipynb").exists()
+    good = run_notebook(source, {"n": 3}, out_dir=out)
+    assert good.results == {"square": 9}
+    assert sorted(p.name for p in out.iterdir()) == [
+        "20_guarded.ipynb", "20_guarded.results.json", "keep.txt"
+    ]
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_a_failure_while_staging_the_pair_leaves_the_old_pair_whole(nb_dir, tmp_path, monkeypatch):
+    import labkit.notebooks.running as running
+
+    source = nb_dir / "20_guarded.ipynb"
+    out = tmp_path / "runs"
+    run_notebook(source, {"n": 2}, out_dir=out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_write, calls = running.atomic_write, []
+
+    def disk_full_on_second_file(path, write):  # the notebook, staged after the results
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_write(path, write)
+
+    monkeypatch.setattr(running, "atomic_write", disk_full_on_second_file)
+    with pytest.raises(OSError, match="No space left"):
+        run_notebook(source, {"n": 5}, out_dir=out)
+    assert len(calls) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before, "old pair whole, no temp"
+
+
 def test_library_writers_refuse_foreign_files(tmp_path):
     import numpy as np
     import torch

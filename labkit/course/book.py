@@ -270,7 +270,11 @@ def build_book(
         )
         if result.returncode != 0:
             raise RuntimeError(f"sphinx failed:\n{result.stderr[-3000:]}")
-        for source_map in html.rglob("*.map"):  # the themes' source maps: 3.4 MB for debuggers
-            source_map.unlink()
-        replace_folder(out, lambda tmp: shutil.copytree(html, tmp, dirs_exist_ok=True), force=force)
+        # the themes' source maps (3.4 MB, for debuggers) are left out of the copy, not deleted
+        skip_maps = shutil.ignore_patterns("*.map")
+        replace_folder(
+            out,
+            lambda tmp: shutil.copytree(html, tmp, dirs_exist_ok=True, ignore=skip_maps),
+            force=force,
+        )
     return out / "index.html"

@@ -60,7 +60,9 @@ def book_index(tmp_path_factory, smoke_runs) -> Path:
     smoke_runs.prefetch(notebooks)  # two at a time; test_notebooks.py reuses them
     for path in notebooks:
         smoke_runs(path)  # raises a notebook's error, if any
-    return build_book(smoke_runs.out_dir, tmp_path / "html", config, course.root / "student")
+    index = build_book(smoke_runs.out_dir, tmp_path / "html", config, course.root / "student")
+    assert not list(index.parent.rglob("*.map")), "the themes' source maps are left out"
+    return index
 
 
 def offline_page(context, root: str, blocked: list[str]):
