@@ -175,6 +175,29 @@ def test_lazy_volumes_read_what_was_written(tmp_path):
         open_volume(tmp_path / "v.raw")
 
 
+def test_measures_summed_chunk_by_chunk_give_the_region_graph(monkeypatch):
+    """Chunk measures added one at a time, merging the contact keys after every chunk, give
+    :func:`lp.region_graph` of the whole label image."""
+    from labkit.pores.chunked_pipeline import _measure_chunk, _MeasureSums
+
+    volume = lp.blobs(40, porosity=0.4, seed=5)
+    _, graph, labels = in_memory(volume)
+    want = lp.region_graph(labels, (1.0, 2.0, 0.5), check_connectivity=False)
+    monkeypatch.setattr(_MeasureSums, "merge_at", 1)
+    sums = _MeasureSums(len(graph.branches))
+    edges = [0, 13, 27, 40]
+    for z in range(3):
+        for y in range(3):
+            for x in range(3):
+                lo = (edges[z], edges[y], edges[x])
+                hi = (edges[z + 1], edges[y + 1], edges[x + 1])
+                sums.add(_measure_chunk(labels, lo, hi))
+    assert sums._merged > 0  # the keys were merged on the way
+    got = sums.graph(labels, (1.0, 2.0, 0.5))
+    assert_same_region_graph(got, want)
+    assert np.allclose(got.contacts.distances, want.contacts.distances, rtol=0, atol=1e-9)
+
+
 def test_graph_from_voxels_is_skeleton_graph_on_blobs():
     volume = lp.blobs(56, porosity=0.35, seed=8)
     skeleton = lp.skeletonize(volume, method="subfield")
@@ -192,3 +215,13 @@ def test_graph_from_voxels_is_skeleton_graph_on_blobs():
             tuple(map(tuple, x.voxels.tolist())): (round(x.length, 9), x.kind) for x in b.branches
         }
         assert got == want
+        # the branches are kept as columns: the same graph as a list of Branch objects
+        assert isinstance(b.branches, lp.BranchTable) and len(b.branches) == len(a.branches)
+        da, db = a.to_dict(), b.to_dict()
+        assert db.pop("total_length") == pytest.approx(da.pop("total_length"), rel=1e-12)
+        assert db == da
+        assert np.array_equal(b.lengths, [x.length for x in b.branches])
+        image = b.branch_label_image()
+        for k in (0, len(b.branches) // 2, -1):
+            voxels = b.branches[k].voxels
+            assert (image[tuple(voxels.T)] == k % len(b.branches) + 1).all()

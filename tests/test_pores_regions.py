@@ -214,11 +214,18 @@ def test_nearest_seed_labels_is_exact_and_agrees_with_scipy_off_ties(voxel_size)
     where = rng.random(shape) < 0.004
     seeds[where] = rng.integers(1, 9, where.sum())
     mask = rng.random(shape) < 0.5
-    ours = nearest_seed_labels(np.argwhere(seeds), seeds[where], shape, voxel_size, mask=mask)
+    ours, reach = nearest_seed_labels(
+        np.argwhere(seeds), seeds[where], shape, voxel_size, mask=mask, return_distance=True
+    )
+    assert np.array_equal(ours, nearest_seed_labels(np.argwhere(seeds), seeds[where], shape,
+                                                    voxel_size, mask=mask))
     assert np.array_equal(ours == 0, ~mask)
     distance, indices = ndimage.distance_transform_edt(
         seeds == 0, sampling=voxel_size, return_indices=True
     )
+    # the distances it returns are scipy's, to float32 rounding, and 0 off the mask
+    assert reach.dtype == np.float32 and not reach[~mask].any()
+    assert np.allclose(reach[mask], distance[mask], rtol=1e-6, atol=0)
     theirs = seeds[tuple(indices)]
     points = np.argwhere(mask)
     labels, per_label = _nearest_distance_per_label(points, seeds, voxel_size)

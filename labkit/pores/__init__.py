@@ -35,7 +35,14 @@ from labkit.pores.regions import (
     partition,
     region_graph,
 )
-from labkit.pores.skeleton import Branch, SkeletonGraph, prune, skeleton_graph, skeletonize
+from labkit.pores.skeleton import (
+    Branch,
+    BranchTable,
+    SkeletonGraph,
+    prune,
+    skeleton_graph,
+    skeletonize,
+)
 from labkit.pores.subfield import thin_subfield
 from labkit.pores.volumes import (
     TubeNetwork,
@@ -57,6 +64,7 @@ __all__ = [
     "thin_chunked",
     "thin_subfield",
     "Branch",
+    "BranchTable",
     "Contacts",
     "DecompositionParams",
     "DecompositionResult",

@@ -125,18 +125,19 @@ def _default_chunks(source, shape) -> tuple[int, int, int]:
 
 
 def _skeleton_chunk(state, skeleton, lo, hi) -> np.ndarray:
-    """Write a chunk of the skeleton; return its voxels (global coordinates, int32)."""
+    """Write a chunk of the skeleton; return its voxels' raster indices in the volume."""
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     core = np.asarray(state[box]) != 0
     skeleton[box] = core
-    return (np.argwhere(core) + np.asarray(lo)).astype(np.int32)
+    local = np.nonzero(core)
+    return np.ravel_multi_index(
+        tuple(c + a for c, a in zip(local, lo, strict=True)), skeleton.shape
+    ).astype(np.int64)
 
 
 def _partition_chunk(volume, labels, seeds_path, lo, hi, width, voxel_size) -> bool:
     """Label a chunk from the seeds within ``width`` voxels; False (nothing written) when the
     halo may be too narrow for some voxel."""
-    from scipy import ndimage
-
     from labkit.pores.nearest import nearest_seed_labels
 
     shape = labels.shape
@@ -157,20 +158,14 @@ def _partition_chunk(volume, labels, seeds_path, lo, hi, width, voxel_size) -> b
     if len(rows) == 0:
         return False
     local = rows[:, :3] - np.asarray(blo)
-    block_labels = nearest_seed_labels(local, rows[:, 3], pore.shape, voxel_size, mask=pore)
+    block_labels, distance = nearest_seed_labels(
+        local, rows[:, 3], pore.shape, voxel_size, mask=pore, return_distance=True
+    )
     whole = blo == (0, 0, 0) and bhi == tuple(shape)
-    if not whole:
-        free = np.ones(pore.shape, bool)
-        free[tuple(local.T)] = False
-        bound = (width + 1) * min(voxel_size)
-        core_pore = pore[inner]
-        # the taxicab distance (20x cheaper) bounds the Euclidean one from above; the exact
-        # distance is computed only where that bound is not enough
-        taxicab = ndimage.distance_transform_cdt(free, metric="taxicab")[inner]
-        if taxicab[core_pore].max() * max(voxel_size) >= bound:
-            distance = ndimage.distance_transform_edt(free, sampling=voxel_size)[inner]
-            if distance[core_pore].max() >= bound:
-                return False
+    # float32 distances: a margin far above their rounding keeps the check on the safe side
+    bound = (width + 1) * min(voxel_size) * (1 - 1e-5)
+    if not whole and distance[inner].max() >= bound:
+        return False
     labels[target] = block_labels[inner]
     return True
 
@@ -218,33 +213,59 @@ def _measure_chunk(labels, lo, hi):
     return out
 
 
-def _reduce_measures(parts, n: int, voxel_size, labels) -> RegionGraph:
-    """Sum the chunks' measures into the region graph :func:`region_graph` would give."""
-    counts = np.zeros(n, np.int64)
-    sums = np.zeros((n, 3), np.int64)
-    solid = np.zeros((n, 3), np.int64)
-    keys, faces = [], []
-    for p in parts:
-        index = p["ids"] - 1
-        counts[index] += np.asarray(p["counts"], np.int64)
-        sums[index] += np.asarray(p["sums"], np.int64)
-        solid[index] += np.asarray(p["solid"], np.int64)
-        if len(p["seam_solid"]):
-            np.add.at(solid, (p["seam_solid"][:, 0] - 1, p["seam_solid"][:, 1]), 1)
-        keys.append(p["pairs"][:, 0].astype(np.int64) * (n + 1) + p["pairs"][:, 1])
-        faces.append(p["pair_faces"])
-    empty = np.flatnonzero(counts == 0)
-    if len(empty):  # pragma: no cover - every branch labels at least its own voxels
-        raise RuntimeError(f"region {empty[0] + 1} has no voxel")
-    keys = np.concatenate(keys)
-    faces = np.concatenate(faces).astype(np.int64)
-    unique, inverse = np.unique(keys, return_inverse=True)
-    pair_faces = np.zeros((len(unique), 3), np.int64)
-    np.add.at(pair_faces, inverse, faces)
-    pairs = np.stack([unique // (n + 1), unique % (n + 1)], axis=1) - 1
-    return graph_from_sums(
-        labels, voxel_size, counts, sums, solid, pairs, pair_faces, np.zeros(0, np.int32)
-    )
+class _MeasureSums:
+    """The chunks' measures summed as they arrive, into the region graph
+    :func:`~labkit.pores.regions.region_graph` gives on the same labels.
+
+    Per-region sums go straight into arrays of the number of regions; label pairs are kept as
+    keys and merged (summing their faces) whenever they have doubled since the last merge, so
+    memory stays near that of the final contact table whatever the number of chunks.
+    """
+
+    merge_at = 1 << 20  # pairs waiting before a merge is worth it
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.counts = np.zeros(n, np.int64)
+        self.sums = np.zeros((n, 3), np.int64)
+        self.solid = np.zeros((n, 3), np.int64)
+        self._keys: list[np.ndarray] = []
+        self._faces: list[np.ndarray] = []
+        self._pending = 0
+        self._merged = 0
+
+    def add(self, part: dict) -> None:
+        index = part["ids"] - 1
+        self.counts[index] += np.asarray(part["counts"], np.int64)
+        self.sums[index] += np.asarray(part["sums"], np.int64)
+        self.solid[index] += np.asarray(part["solid"], np.int64)
+        if len(part["seam_solid"]):
+            np.add.at(self.solid, (part["seam_solid"][:, 0] - 1, part["seam_solid"][:, 1]), 1)
+        pairs = part["pairs"]
+        self._keys.append(pairs[:, 0].astype(np.int64) * (self.n + 1) + pairs[:, 1])
+        self._faces.append(np.asarray(part["pair_faces"], np.int64))
+        self._pending += len(pairs)
+        if self._pending > max(self._merged, self.merge_at):
+            self._merge()
+
+    def _merge(self) -> None:
+        keys, inverse = np.unique(np.concatenate(self._keys), return_inverse=True)
+        faces = np.zeros((len(keys), 3), np.int64)
+        np.add.at(faces, inverse, np.concatenate(self._faces))
+        self._keys, self._faces = [keys], [faces]
+        self._merged, self._pending = len(keys), 0
+
+    def graph(self, labels, voxel_size) -> RegionGraph:
+        empty = np.flatnonzero(self.counts == 0)
+        if len(empty):  # pragma: no cover - every branch labels at least its own voxels
+            raise RuntimeError(f"region {empty[0] + 1} has no voxel")
+        self._merge()
+        keys, faces = self._keys[0], self._faces[0]
+        pairs = np.stack([keys // (self.n + 1), keys % (self.n + 1)], axis=1) - 1
+        return graph_from_sums(
+            labels, voxel_size, self.counts, self.sums, self.solid, pairs, faces,
+            np.zeros(0, np.int32),
+        )
 
 
 def _check_out(out, overwrite: bool) -> Path:
@@ -330,7 +351,7 @@ def analyse(
     import zarr
 
     from labkit.cluster import dask_client
-    from labkit.pores.sparse_graph import graph_from_voxels
+    from labkit.pores.sparse_graph import graph_from_linear
 
     source, in_memory = _source(volume)
     shape = tuple(getattr(source, "shape", ()))
@@ -351,12 +372,12 @@ def analyse(
         seconds = {}
         with dask_client(client, workers=workers, memory_limit=memory_limit) as c:
             start = time.perf_counter()
-            coords = _pipeline(source, group, grid, halo, voxel_size, c, progress)["coords"]
+            linear = _pipeline(source, group, grid, halo, voxel_size, c, progress)
             seconds["thinning"] = time.perf_counter() - start
             start = time.perf_counter()
-            graph = graph_from_voxels(coords, shape, voxel_size)
+            graph = graph_from_linear(linear, shape, voxel_size)
             seconds["skeleton_graph"] = time.perf_counter() - start
-            del coords
+            del linear
             region_graph, width = _regions(
                 source, group, grid, graph, halo, voxel_size, c, progress, seconds
             )
@@ -393,7 +414,8 @@ def _swap(partial: Path, out: Path) -> None:
     shutil.rmtree(old)
 
 
-def _pipeline(source, group, grid: ChunkGrid, halo, voxel_size, client, progress) -> dict:
+def _pipeline(source, group, grid: ChunkGrid, halo, voxel_size, client, progress) -> np.ndarray:
+    """Thin in rounds, write the skeleton; return its voxels' raster indices."""
     size = int(np.prod(grid.shape))
 
     def check(n_pore):
@@ -409,20 +431,19 @@ def _pipeline(source, group, grid: ChunkGrid, halo, voxel_size, client, progress
     skeleton = group.create_array("skeleton", shape=grid.shape, chunks=zchunks, dtype=bool)
     tasks = [(state, skeleton, lo, hi) for lo, hi in grid.cores()]
     pieces = dask_runner(client, "skeleton", progress)(tasks, _skeleton_chunk)
-    coords = np.concatenate(pieces) if pieces else np.zeros((0, 3), np.int32)
-    return {"coords": coords}
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
 
 
 def _regions(source, group, grid, graph, halo, voxel_size, client, progress, seconds):
     start = time.perf_counter()
-    if not graph.branches:
+    if not len(graph.branches):
         raise ValueError("volume has no skeleton branch")
-    coords = np.concatenate([b.voxels for b in graph.branches])
-    values = np.repeat(
-        np.arange(1, len(graph.branches) + 1), [len(b.voxels) for b in graph.branches]
-    )
-    seeds = np.concatenate([coords, values[:, None]], axis=1).astype(np.int64)
-    seeds = seeds[np.argsort(seeds[:, 0], kind="stable")]
+    coords, sizes = graph.branch_voxels()
+    order = np.argsort(coords[:, 0], kind="stable")
+    seeds = np.empty((len(coords), 4), np.int32)
+    seeds[:, :3] = coords[order]
+    seeds[:, 3] = np.repeat(np.arange(1, len(sizes) + 1, dtype=np.int32), sizes)[order]
+    del order
     seeds_path = Path(group.store.root) / "_seeds.npy"
     np.save(seeds_path, seeds)
     zchunks = tuple(int(b[1] - b[0]) for b in grid.bounds)
@@ -441,10 +462,15 @@ def _regions(source, group, grid, graph, halo, voxel_size, client, progress, sec
         width = min(2 * width, limit)
     seconds["partition"] = time.perf_counter() - start
     start = time.perf_counter()
-    parts = dask_runner(client, "attributes", progress)(
-        [(labels, lo, hi) for lo, hi in grid.cores()], _measure_chunk
-    )
-    reduced = _reduce_measures(parts, len(graph.branches), voxel_size, labels)
+    from labkit.cluster import track
+
+    sums = _MeasureSums(len(graph.branches))
+    futures = [client.submit(_measure_chunk, labels, lo, hi, pure=False) for lo, hi in grid.cores()]
+    for future in track(futures, description="attributes", progress=progress):
+        sums.add(future.result())
+        future.release()
+    del futures
+    reduced = sums.graph(labels, voxel_size)
     seconds["attributes"] = time.perf_counter() - start
     return reduced, widest
 

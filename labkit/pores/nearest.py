@@ -98,8 +98,9 @@ def _envelope_columns(plane_f, plane_lab, weight, f, lab, v, z):
 
 
 @numba.njit(cache=True, nogil=True)
-def _envelope_rows(plane_f, plane_lab, weight, mask, out, v, z):
-    """Labels along axis 1 of the plane from its lower envelopes, 0 outside ``mask``."""
+def _envelope_rows(plane_f, plane_lab, weight, mask, out, distance, want_distance, v, z):
+    """Labels (and, if ``want_distance``, distances) along axis 1 of the plane from its lower
+    envelopes, 0 outside ``mask``."""
     ny, nx = plane_f.shape
     for y in range(ny):
         count = _envelope(plane_f[y], nx, weight, v, z)
@@ -107,16 +108,21 @@ def _envelope_rows(plane_f, plane_lab, weight, mask, out, v, z):
         for x in range(nx):
             if count == 0 or not mask[y, x]:
                 out[y, x] = 0
+                if want_distance:
+                    distance[y, x] = np.inf if mask[y, x] else 0.0
                 continue
             while z[j + 1] < x:
                 j += 1
             out[y, x] = plane_lab[y, v[j]]
+            if want_distance:
+                distance[y, x] = np.sqrt(plane_f[y, v[j]] + weight * (x - v[j]) ** 2)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _nearest(out, mask, column_start, seed_z, seed_label, weights, n_chunks):
+def _nearest(out, distance, mask, column_start, seed_z, seed_label, weights, n_chunks):
     nz, ny, nx = out.shape
     n = max(ny, nx)
+    want = distance.shape == out.shape
     for chunk in numba.prange(n_chunks):
         z0, z1 = chunk * nz // n_chunks, (chunk + 1) * nz // n_chunks
         following = column_start[:-1].copy()
@@ -131,7 +137,10 @@ def _nearest(out, mask, column_start, seed_z, seed_label, weights, n_chunks):
                 zz, column_start, seed_z, seed_label, weights[0], following, plane_f, plane_lab
             )
             _envelope_columns(plane_f, plane_lab, weights[1], f, lab, v, z)
-            _envelope_rows(plane_f, plane_lab, weights[2], mask[zz], out[zz], v, z)
+            _envelope_rows(
+                plane_f, plane_lab, weights[2], mask[zz], out[zz],
+                distance[zz if want else 0], want, v, z,
+            )
 
 
 def nearest_seed_labels(
@@ -140,7 +149,8 @@ def nearest_seed_labels(
     shape: tuple[int, int, int],
     voxel_size=1.0,
     mask: np.ndarray | None = None,
-) -> np.ndarray:
+    return_distance: bool = False,
+):
     """Give every voxel the label of its nearest seed voxel (exact Euclidean distance).
 
     Parameters
@@ -155,12 +165,18 @@ def nearest_seed_labels(
         Voxel size per axis; nearest means nearest in physical distance.
     mask : numpy.ndarray of bool, optional
         Label only these voxels and set the others to 0 (seeds may lie anywhere).
+    return_distance : bool
+        Also return each voxel's distance to its nearest seed.
 
     Returns
     -------
-    numpy.ndarray of int32
+    labels : numpy.ndarray of int32
         The label of a nearest seed voxel (0 outside ``mask``). Where several seeds are equally
         near, any one of them is taken.
+    distance : numpy.ndarray of float32, only with ``return_distance``
+        The physical distance to that seed (0 outside ``mask``), the distance
+        :func:`scipy.ndimage.distance_transform_edt` gives to the nearest seed, rounded to
+        float32.
 
     Examples
     --------
@@ -173,6 +189,10 @@ def nearest_seed_labels(
     [1, 1, 1, 0, 2, 2, 2]
 
     Short voxels along the last axis bring seeds along it nearer:
+
+    >>> labels, distance = nearest_seed_labels(coords, values, (1, 1, 7), return_distance=True)
+    >>> distance[0, 0].tolist()
+    [1.0, 0.0, 1.0, 2.0, 1.0, 0.0, 1.0]
 
     >>> corners = np.array([[0, 0, 3], [0, 3, 0]])
     >>> nearest_seed_labels(corners, values, (1, 4, 4), voxel_size=(1, 1, 0.5))[0].tolist()
@@ -200,10 +220,12 @@ def nearest_seed_labels(
     order = np.lexsort((coords[:, 0], columns))
     column_start = np.searchsorted(columns[order], np.arange(shape[1] * shape[2] + 1))
     out = np.empty(shape, dtype=np.int32)
+    distance = np.empty(shape if return_distance else (1, 1, 1), dtype=np.float32)
     use_quiet_threads()  # before get_num_threads, which starts numba's threading layer
     n_chunks = min(shape[0], 4 * numba.get_num_threads())
     _nearest(
         out,
+        distance,
         np.ascontiguousarray(mask),
         column_start,
         coords[order, 0].astype(np.int64),
@@ -211,4 +233,4 @@ def nearest_seed_labels(
         weights,
         n_chunks,
     )
-    return out
+    return (out, distance) if return_distance else out

@@ -8,6 +8,7 @@ points, and branches never share a voxel.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +19,7 @@ from labkit._checks import check_binary_volume, check_nonnegative
 from labkit.pores.io import check_voxel_size
 from labkit.pores.volumes import check_volume
 
-__all__ = ["Branch", "SkeletonGraph", "prune", "skeleton_graph", "skeletonize"]
+__all__ = ["Branch", "BranchTable", "SkeletonGraph", "prune", "skeleton_graph", "skeletonize"]
 
 
 def skeletonize(volume: np.ndarray, method: str = "labkit") -> np.ndarray:
@@ -111,6 +112,76 @@ class Branch:
         }
 
 
+KINDS = ("junction-junction", "junction-endpoint", "endpoint-endpoint", "loop", "point")
+
+
+class BranchTable(Sequence):
+    """Branches stored as arrays: a sequence of :class:`Branch` made on demand.
+
+    A skeleton of a large volume has millions of branches; one Python object each would cost
+    about a kilobyte apiece, so :func:`labkit.pores.sparse_graph.graph_from_voxels` keeps them
+    as columns and builds a :class:`Branch` only when one is asked for.
+
+    Parameters
+    ----------
+    voxels : numpy.ndarray of int, shape (N, 3)
+        The own voxels of every branch, branch after branch.
+    offsets : numpy.ndarray of int, shape (m + 1,)
+        Branch ``k`` owns ``voxels[offsets[k]:offsets[k + 1]]``.
+    lengths : numpy.ndarray of float, shape (m,)
+    nodes : numpy.ndarray of int, shape (m, 2)
+    kinds : numpy.ndarray of int, shape (m,)
+        Index into :data:`KINDS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> table = BranchTable(np.array([[0, 0, 0], [0, 0, 1], [5, 5, 5]]), np.array([0, 2, 3]),
+    ...                     np.array([1.0, 0.0]), np.array([[0, 1], [-1, -1]]), np.array([1, 4]))
+    >>> len(table), table[0].voxels.tolist(), table[1].kind, table.kind_counts()
+    (2, [[0, 0, 0], [0, 0, 1]], 'point', {'junction-endpoint': 1, 'point': 1})
+    """
+
+    def __init__(self, voxels, offsets, lengths, nodes, kinds) -> None:
+        self.voxels = np.asarray(voxels)
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.lengths = np.asarray(lengths, dtype=float)
+        self.nodes = np.asarray(nodes).reshape(-1, 2)
+        self.kinds = np.asarray(kinds, dtype=np.int8)
+        m = len(self.lengths)
+        if not (len(self.offsets) == m + 1 and len(self.nodes) == m and len(self.kinds) == m):
+            raise ValueError("offsets, lengths, nodes and kinds must describe the same branches")
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def _branch(self, k: int) -> Branch:
+        a, b = self.offsets[k], self.offsets[k + 1]
+        return Branch(
+            voxels=self.voxels[a:b].astype(np.int64),
+            length=float(self.lengths[k]),
+            nodes=(int(self.nodes[k, 0]), int(self.nodes[k, 1])),
+            kind=KINDS[self.kinds[k]],
+        )
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self._branch(i) for i in range(*k.indices(len(self)))]
+        k = int(k)
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"branch {k} out of range for {len(self)} branches")
+        return self._branch(k % len(self))
+
+    def sizes(self) -> np.ndarray:
+        """Voxels per branch."""
+        return np.diff(self.offsets)
+
+    def kind_counts(self) -> dict[str, int]:
+        """Branches of each kind present, by name."""
+        counts = np.bincount(self.kinds, minlength=len(KINDS))
+        return {KINDS[i]: int(c) for i, c in enumerate(counts) if c}
+
+
 @dataclass
 class SkeletonGraph:
     """Junctions, end points and branches of a skeleton.
@@ -121,7 +192,7 @@ class SkeletonGraph:
         Centroid (voxel coordinates) of each cluster of touching junction voxels.
     endpoints : numpy.ndarray, shape (n_e, 3)
         End-point voxels.
-    branches : list of Branch
+    branches : list of Branch or BranchTable
         Branch ``k`` is region ``k + 1`` in :func:`labkit.pores.partition`.
     shape : tuple of int
         Shape of the skeleton image.
@@ -131,7 +202,7 @@ class SkeletonGraph:
 
     junctions: np.ndarray
     endpoints: np.ndarray
-    branches: list[Branch]
+    branches: Sequence[Branch]
     shape: tuple[int, int, int]
     voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0)
     junction_voxels: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), int))
@@ -144,25 +215,37 @@ class SkeletonGraph:
     @property
     def lengths(self) -> np.ndarray:
         """Branch lengths."""
+        if isinstance(self.branches, BranchTable):
+            return self.branches.lengths.copy()
         return np.array([b.length for b in self.branches], dtype=float)
+
+    def branch_voxels(self) -> tuple[np.ndarray, np.ndarray]:
+        """The own voxels of all branches, branch after branch, and the voxels per branch."""
+        if isinstance(self.branches, BranchTable):
+            return self.branches.voxels, self.branches.sizes()
+        voxels = np.concatenate([b.voxels for b in self.branches])
+        return voxels, np.array([len(b.voxels) for b in self.branches])
 
     def branch_label_image(self) -> np.ndarray:
         """Integer image with ``k + 1`` on the own voxels of branch ``k`` and 0 elsewhere."""
         image = np.zeros(self.shape, dtype=np.int32)
-        if self.branches:
-            voxels = np.concatenate([b.voxels for b in self.branches])
-            sizes = [len(b.voxels) for b in self.branches]
+        if len(self.branches):
+            voxels, sizes = self.branch_voxels()
             image[tuple(voxels.T)] = np.repeat(np.arange(1, len(sizes) + 1, dtype=np.int32), sizes)
         return image
 
     def to_dict(self) -> dict:
-        kinds = [b.kind for b in self.branches]
+        if isinstance(self.branches, BranchTable):
+            counts = self.branches.kind_counts()
+        else:
+            kinds = [b.kind for b in self.branches]
+            counts = {k: kinds.count(k) for k in sorted(set(kinds))}
         return {
             "n_junctions": int(len(self.junctions)),
             "n_endpoints": int(len(self.endpoints)),
             "n_branches": len(self.branches),
             "total_length": float(self.lengths.sum()),
-            "kinds": {k: kinds.count(k) for k in sorted(set(kinds))},
+            "kinds": dict(sorted(counts.items())),
         }
 
 
