@@ -150,9 +150,10 @@ def branch_lines(graph):
             branch_ids.append(k)
     if not paths:
         raise ValueError("graph has no branch with two or more points to draw")
-    sizes = np.array([len(p) for p in paths])
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    cells = np.concatenate([np.r_[n, s + np.arange(n)] for n, s in zip(sizes, starts)])
+    starts = np.cumsum([0] + [len(p) for p in paths[:-1]])
+    cells = np.concatenate(
+        [np.r_[len(p), s + np.arange(len(p))] for p, s in zip(paths, starts, strict=True)]
+    )
     lines = pv.PolyData(np.concatenate(paths), lines=cells)
     lines.cell_data["branch"] = np.asarray(branch_ids)
     return lines
