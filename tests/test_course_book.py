@@ -190,3 +190,74 @@ def test_book_keeps_linked_widgets_live_and_scenes_turnable(tmp_path):
     assert scene_frames(nb, static) == 1
     assert "<iframe" in scene.data["text/html"] and SCENE_MIME not in scene.data
     assert (static / "vtkjs" / "OfflineLocalView.js").stat().st_size > 500_000
+
+
+def test_matplotlib_explorer_keeps_its_picture_under_agg(tmp_path, monkeypatch):
+    """A process using Agg (as the tests do) runs a notebook whose explorer draws with matplotlib
+    into an Output widget: the kernel still draws with Jupyter's inline backend, so the saved
+    widget state holds the last picture, and the book page shows it (a PNG, closer to the
+    drawing for the last slider value than to the first) instead of an empty widget."""
+    import base64
+    import io
+
+    import numpy as np
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from labkit.course.book import widget_snapshots
+    from labkit.notebooks import run_notebook
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    draw = (
+        "def draw(fig, k):\n"
+        "    ax = fig.add_subplot()\n"
+        "    ax.plot(np.sin(np.linspace(0, k, 200)), lw=4)\n"
+        "    ax.set_title(f'k = {k}')\n"
+    )
+    nb = new_notebook(
+        cells=[
+            new_code_cell("smoke = False", metadata={"tags": ["parameters"]}),
+            new_code_cell(
+                "import ipywidgets as w\nimport matplotlib.pyplot as plt\nimport numpy as np\n"
+                + draw
+                + "out, s = w.Output(), w.IntSlider(value=2, max=9)\n"
+                "def redraw(change=None):\n"
+                "    with out:\n"
+                "        out.clear_output(wait=True)\n"
+                "        draw(plt.figure(figsize=(4, 2), dpi=50), s.value)\n"
+                "        plt.show()\n"
+                "s.observe(redraw, names='value')\nredraw()\ndisplay(w.VBox([s, out]))"
+            ),
+            new_code_cell("s.value = 7"),
+        ],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
+    nbformat.write(nb, tmp_path / "explorer.ipynb")
+    run = run_notebook(tmp_path / "explorer.ipynb", smoke=True, out_dir=tmp_path / "runs")
+    executed = nbformat.read(run.notebook, as_version=4)
+    assert widget_snapshots(executed) == 1
+    (outputs,) = [c.outputs for c in executed.cells if "redraw()" in c.source]
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert "last drawn" in outputs[-1].data["text/html"]
+    (png,) = [base64.b64decode(o.data["image/png"]) for o in outputs if "image/png" in o.data]
+    assert png.startswith(b"\x89PNG")
+    shown = Image.open(io.BytesIO(png)).convert("L")
+    assert shown.width > 100 and shown.height > 50
+
+    namespace = {"np": np}
+    exec(draw, namespace)  # the same drawing, made here for k = 2 and k = 7
+
+    def picture(k: int) -> np.ndarray:
+        fig = Figure(figsize=(4, 2), dpi=50)
+        namespace["draw"](fig, k)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        image = Image.open(buffer).convert("L").resize(shown.size)
+        return np.asarray(image, dtype=float)
+
+    pixels = np.asarray(shown, dtype=float)
+    assert (pixels < 128).mean() > 0.005, "the curve is drawn"
+    last, first = (np.abs(pixels - picture(k)).mean() for k in (7, 2))
+    assert last < first, (last, first)
