@@ -190,3 +190,139 @@ def test_book_keeps_linked_widgets_live_and_scenes_turnable(tmp_path):
     assert scene_frames(nb, static) == 1
     assert "<iframe" in scene.data["text/html"] and SCENE_MIME not in scene.data
     assert (static / "vtkjs" / "OfflineLocalView.js").stat().st_size > 500_000
+
+
+def test_matplotlib_explorer_keeps_its_picture_under_agg(tmp_path, monkeypatch):
+    """A process using Agg (as the tests do) runs a notebook whose explorer draws with matplotlib
+    into an Output widget: the kernel still draws with Jupyter's inline backend, so the saved
+    widget state holds the last picture, and the book page shows it (a PNG, closer to the
+    drawing for the last slider value than to the first) instead of an empty widget."""
+    import base64
+    import io
+
+    import numpy as np
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from labkit.course.book import widget_snapshots
+    from labkit.notebooks import run_notebook
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    draw = (
+        "def draw(fig, k):\n"
+        "    ax = fig.add_subplot()\n"
+        "    ax.plot(np.sin(np.linspace(0, k, 200)), lw=4)\n"
+        "    ax.set_title(f'k = {k}')\n"
+    )
+    nb = new_notebook(
+        cells=[
+            new_code_cell("smoke = False", metadata={"tags": ["parameters"]}),
+            new_code_cell(
+                "import ipywidgets as w\nimport matplotlib.pyplot as plt\nimport numpy as np\n"
+                + draw
+                + "out, s = w.Output(), w.IntSlider(value=2, max=9)\n"
+                "def redraw(change=None):\n"
+                "    with out:\n"
+                "        out.clear_output(wait=True)\n"
+                "        draw(plt.figure(figsize=(4, 2), dpi=50), s.value)\n"
+                "        plt.show()\n"
+                "s.observe(redraw, names='value')\nredraw()\ndisplay(w.VBox([s, out]))"
+            ),
+            new_code_cell("s.value = 7"),
+        ],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
+    nbformat.write(nb, tmp_path / "explorer.ipynb")
+    run = run_notebook(tmp_path / "explorer.ipynb", smoke=True, out_dir=tmp_path / "runs")
+    executed = nbformat.read(run.notebook, as_version=4)
+    assert widget_snapshots(executed) == 1
+    (outputs,) = [c.outputs for c in executed.cells if "redraw()" in c.source]
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert "last drawn" in outputs[-1].data["text/html"]
+    (png,) = [base64.b64decode(o.data["image/png"]) for o in outputs if "image/png" in o.data]
+    assert png.startswith(b"\x89PNG")
+    shown = Image.open(io.BytesIO(png)).convert("L")
+    assert shown.width > 100 and shown.height > 50
+
+    namespace = {"np": np}
+    exec(draw, namespace)  # the same drawing, made here for k = 2 and k = 7
+
+    def picture(k: int) -> np.ndarray:
+        fig = Figure(figsize=(4, 2), dpi=50)
+        namespace["draw"](fig, k)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        image = Image.open(buffer).convert("L").resize(shown.size)
+        return np.asarray(image, dtype=float)
+
+    pixels = np.asarray(shown, dtype=float)
+    assert (pixels < 128).mean() > 0.005, "the curve is drawn"
+    last, first = (np.abs(pixels - picture(k)).mean() for k in (7, 2))
+    assert last < first, (last, first)
+
+
+def test_skeleton_scene_exports_one_polyline_per_branch():
+    """notebook 07's skeleton scene, exported for the book: each branch is one polyline through
+    its junction, its voxels and its other junction (scaled by the voxel size), the pore surface
+    keeps at most ``max_triangles`` triangles and the same bounds within a voxel, and the export
+    is lighter than render's tubes over the full surface."""
+    import numpy as np
+
+    from labkit.course.book_scenes import compact_scene, skeleton_scene
+    from labkit.pores import render, skeleton_graph, skeletonize, tube_network
+
+    net = tube_network(24)
+    graph = skeleton_graph(skeletonize(net.volume), voxel_size=2.0)
+    pl = skeleton_scene(net.volume, graph, max_triangles=1500, window_size=(200, 160))
+    scene = _scene_index(compact_scene(pl.trame.export_vtksz(filename=None)))
+    pl.close()
+    arrays = _arrays(scene)
+    full = render.surface_mesh(net.volume, graph.voxel_size)
+
+    def polydata(node):
+        if isinstance(node, dict):
+            if node.get("type") == "vtkPolyData":
+                yield node["properties"]
+            for value in node.values():
+                yield from polydata(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from polydata(value)
+
+    def points(props):
+        return arrays[props["points"]["hash"]].reshape(-1, 3)
+
+    meshes = list(polydata(scene["scene"]))
+    (lines,) = [p for p in meshes if p.get("lines") and len(arrays[p["lines"]["hash"]]) > 2]
+    (surface,) = [p for p in meshes if p.get("polys")]
+    cells, xyz, paths = arrays[lines["lines"]["hash"]], points(lines), []
+    at = 0
+    while at < len(cells):
+        paths.append(xyz[cells[at + 1 : at + 1 + cells[at]]])
+        at += 1 + cells[at]
+    assert len(paths) == len(graph.branches)
+    n_junctions = len(graph.junctions)
+    for path, branch in zip(paths, graph.branches, strict=True):
+        start, end = branch.nodes
+        expected = np.concatenate(
+            [graph.junctions[[start]] if start < n_junctions else np.empty((0, 3))]
+            + [branch.voxels.astype(float)]
+            + [graph.junctions[[end]] if end < n_junctions else np.empty((0, 3))]
+        )
+        np.testing.assert_allclose(path, expected * 2.0, rtol=1e-6)
+
+    n_triangles = len(arrays[surface["polys"]["hash"]]) // 4
+    assert 0 < n_triangles <= 1500 < full.n_cells
+    kept = points(surface)
+    np.testing.assert_allclose(kept.min(axis=0), np.array(full.bounds[::2]), atol=2.0)
+    np.testing.assert_allclose(kept.max(axis=0), np.array(full.bounds[1::2]), atol=2.0)
+
+    heavy = render.pore_surface(net.volume, voxel_size=2.0, opacity=0.25)
+    render.skeleton_tubes(graph, radius=0.6, plotter=heavy)
+    tubes = compact_scene(heavy.trame.export_vtksz(filename=None))
+    heavy.close()
+    light = skeleton_scene(net.volume, graph, max_triangles=1500)
+    assert len(compact_scene(light.trame.export_vtksz(filename=None))) < len(tubes) / 2
+    light.close()
