@@ -91,3 +91,41 @@ def test_neuraloperators_block_options_give_its_function(lift):
         truth = theirs(x)
         torch.testing.assert_close(ours(x), truth, rtol=1e-4, atol=1e-5)
         assert (paper_block(x) - truth).abs().max() > 1e-3  # one activation, padding at the end
+
+
+def _second_shift_inverse(calls: list[int]):
+    """``fftshift`` for neuraloperator's first call in a forward pass, ``ifftshift`` next."""
+
+    fftshift, ifftshift = torch.fft.fftshift, torch.fft.ifftshift  # before the patch
+
+    def shift(x, dim=None):
+        calls.append(1)
+        return (fftshift if len(calls) % 2 else ifftshift)(x, dim=dim)
+
+    return shift
+
+
+def test_neuraloperators_odd_grid_difference_is_its_output_fftshift(monkeypatch):
+    """docs/ZOO.md: on odd grids neuraloperator 2.0 shifts the kept spectrum back with
+    ``fftshift`` (every output frequency lands one index low); with ``ifftshift`` there its
+    layer is labkit's, weights copied across."""
+    from labkit.operators.layers.spectral import SpectralConv
+
+    spectral_module = pytest.importorskip("neuralop.layers.spectral_convolution")
+    torch.manual_seed(0)
+    modes, channels = 3, 4
+    theirs = spectral_module.SpectralConv(channels, channels, n_modes=(2 * modes, 2 * modes - 1))
+    ours = SpectralConv(channels, channels, (modes, modes))
+    weight = torch.roll(theirs.weight.to_tensor(), -modes, dims=2).permute(2, 3, 0, 1)
+    ours.load_state_dict({"weight": torch.view_as_real(weight.contiguous()).detach().clone(),
+                          "bias": theirs.bias.detach().clone().reshape(ours.bias.shape)})
+    even, odd = torch.randn(2, channels, 12, 12), torch.randn(2, channels, 13, 13)
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(even), ours(even), rtol=1e-4, atol=1e-5)
+        assert (theirs(odd) - ours(odd)).abs().max() > 1e-2  # the quirk, as shipped
+        calls: list[int] = []
+        monkeypatch.setattr(spectral_module.torch.fft, "fftshift", _second_shift_inverse(calls))
+        fixed = theirs(odd)
+        monkeypatch.undo()
+        assert len(calls) == 2  # one shift in, one out: the second is the one replaced
+        torch.testing.assert_close(fixed, ours(odd), rtol=1e-4, atol=1e-5)
