@@ -4,7 +4,9 @@ neuraloperator is installed, so its FNO is the truth for the parameter counts of
 paper's count (2,368,001 at modes 12, width 32, 4 layers) is what ``fourier_2d.py`` reports.
 """
 
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -91,3 +93,42 @@ def test_neuraloperators_block_options_give_its_function(lift):
         truth = theirs(x)
         torch.testing.assert_close(ours(x), truth, rtol=1e-4, atol=1e-5)
         assert (paper_block(x) - truth).abs().max() > 1e-3  # one activation, padding at the end
+
+
+
+def _zoo_fidelity():
+    """``benchmarks/zoo_fidelity.py`` as a module (its ``output_shift`` is what is tested)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo_fidelity.py"
+    spec = importlib.util.spec_from_file_location("zoo_fidelity", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_neuraloperators_odd_grid_difference_is_its_output_fftshift():
+    """docs/ZOO.md: on odd grids neuraloperator 2.0 shifts the kept spectrum back with
+    ``fftshift`` (every output frequency lands one index low). With ``ifftshift`` there (the
+    benchmark's ``output_shift``), its layer is labkit's, weights copied across."""
+    from labkit.operators.layers.spectral import SpectralConv
+
+    spectral_module = pytest.importorskip("neuralop.layers.spectral_convolution")
+    output_shift = _zoo_fidelity().output_shift
+    torch.manual_seed(0)
+    modes, channels = 3, 4
+    theirs = spectral_module.SpectralConv(channels, channels, n_modes=(2 * modes, 2 * modes - 1))
+    ours = SpectralConv(channels, channels, (modes, modes))
+    weight = torch.roll(theirs.weight.to_tensor(), -modes, dims=2).permute(2, 3, 0, 1)
+    ours.load_state_dict({"weight": torch.view_as_real(weight.contiguous()).detach().clone(),
+                          "bias": theirs.bias.detach().clone().reshape(ours.bias.shape)})
+    even, odd = torch.randn(2, channels, 12, 12), torch.randn(2, channels, 13, 13)
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(even), ours(even), rtol=1e-4, atol=1e-5)
+        assert (theirs(odd) - ours(odd)).abs().max() > 1e-2  # the quirk, as shipped
+        with output_shift("ifftshift"):
+            fixed_odd, fixed_even = theirs(odd), theirs(even)
+        torch.testing.assert_close(fixed_odd, ours(odd), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(fixed_even, ours(even), rtol=1e-4, atol=1e-5)
+    assert spectral_module.torch is torch  # restored
+    with pytest.raises(ValueError, match="shift must be one of"):
+        with output_shift("fftshift"):
+            pass

@@ -96,6 +96,28 @@ class FNO(nn.Module):
         fno_skip="linear")`` function for function on grids whose padded size is even
         (docs/ZOO.md: on odd ones neuraloperator 2.0 misplaces output frequencies by one).
 
+    Notes
+    -----
+    Paper symbols (Li et al. 2021: ``v_0 = P(a)``, ``v_{t+1} = sigma(W v_t + K v_t)`` with
+    ``K v = F^-1(R_phi . F v)``, ``u = Q(v_T)``) and what holds them here:
+
+    ===========================  =========================================================
+    paper                        here
+    ===========================  =========================================================
+    ``a``, ``u``                 the input field (``in_channels``) and the output
+                                 (``out_channels``)
+    ``P``                        ``lifting``, set by ``lifting_ratio`` (0: one linear map)
+    ``d_v``                      ``width``
+    ``T`` (Fourier layers)       ``n_layers``
+    ``k_max``                    ``modes``, per axis
+    ``R_phi``                    ``spectral[l].weight``, a ``d_v x d_v`` complex matrix per
+                                 kept frequency; its initial law is ``spectral_init``
+    ``W``                        ``skips[l]``, pointwise ``d_v x d_v``, bias-free (the bias
+                                 ``b`` sits on ``spectral[l]``)
+    ``sigma``                    ``activation``
+    ``Q``                        ``projection``, hidden width ``projection_ratio * d_v``
+    ===========================  =========================================================
+
     Examples
     --------
     >>> import torch

@@ -72,23 +72,6 @@ class LSM(nn.Module):
     one output channel); their Darcy script uses ``d_model=64`` (``width``) and
     ``patch_size=6``.
 
-    The paper's terms (Wu et al. 2023, section 3) and the arguments that set them:
-
-    ========================================  =================================================
-    paper                                     here
-    ========================================  =================================================
-    input ``a`` and output ``u``              ``in_channels``, ``out_channels``
-    embedding of ``a`` and the coordinates    ``lift`` (one linear map to ``width``)
-    hidden channels ``C`` (code: d_model)     ``width`` at the finest scale, ``w 2^l`` below
-    hierarchical projection network, scales   ``depth`` 2x down-samplings: ``depth + 1`` scales
-    patches of the multiscale features        ``patch_size`` points per patch at every scale
-    latent tokens per patch (code: num_token) ``n_tokens``, learned per scale and head
-    basis operators (code: num_basis)         ``n_basis`` terms ``sin``/``cos`` of
-                                              ``pi * z * j / n_basis``, ``j < n_basis``
-    attention heads in the projections        ``heads`` (the code fixes 8)
-    output projection                         ``out_conv`` then ``head`` (``head_width``)
-    ========================================  =================================================
-
     Parameters
     ----------
     in_channels, out_channels : int
@@ -127,6 +110,38 @@ class LSM(nn.Module):
     endpoints : bool
         Coordinates ``i / (n - 1)`` (``True``, the authors' ``linspace(0, 1, n)``) or periodic
         ``i / n``.
+
+    Notes
+    -----
+    Paper symbols: the parts of the paper's model (Wu et al. 2023, section 3), the names its
+    code gives them (``LSM2d`` and ``NeuralSpectralBlock2d`` of ``models/LSM_2D.py``) and the
+    arguments and attributes here. In a neural spectral block the latent tokens ``T``
+    (the code's ``latent``) attend to the patch, ``T <- T + softmax(T k^T) v``, the transition
+    is ``T <- T + w [sin(pi T j / K), cos(pi T j / K)]`` over ``j = 0..K-1`` (``weights``,
+    ``modes_list``), and the points read the tokens back, ``x <- x + softmax(q T^T) T``.
+
+    ==============================  =========================  ===============================
+    paper                           authors' code              here
+    ==============================  =========================  ===============================
+    input ``a``, output ``u``       ``in_channels``,           ``in_channels``,
+                                    ``out_channels``           ``out_channels``
+    embedding of ``a`` and the      ``fc0`` (one ``Linear``)   ``lift``
+    coordinates
+    channels of the deep features   ``width`` (``d_model``     ``width``, then ``lsm_widths``
+                                    in the scripts)
+    hierarchical projection         ``inc``, ``down1..4``,     ``inc``, ``down``, ``up``
+    network (scales)                ``up1..4`` (4 fixed)       (``depth`` down-samplings)
+    patches of each scale           ``patch_size``             ``patch_size``
+    latent tokens ``T``             ``latent``, ``num_token``  ``latent_blocks[l].tokens``,
+                                    per head                   ``n_tokens``
+    basis operators (sin, cos),     ``weights``,               ``latent_blocks[l].series``,
+    their number ``K``              ``num_basis``              ``n_basis``
+    attention heads                 ``head = 8`` (fixed)       ``heads``
+    keys/values, queries            ``encoder_attn``,          ``key_value``, ``query``
+                                    ``decoder_attn``
+    output projection               ``outc``, ``fc1``, GELU,   ``out_conv``, ``head``
+                                    ``fc2`` (128 hidden)       (``head_width``)
+    ==============================  =========================  ===============================
 
     Examples
     --------

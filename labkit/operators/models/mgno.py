@@ -46,16 +46,6 @@ class MgNO(nn.Module):
     ``num_channel_u=24``, ``num_iteration=[[1,0],[1,0],[1,0],[2,0],[2,0]]``, GELU, zero
     padding): 645,828 parameters for one input and one output channel.
 
-    In the paper's notation (He, Liu and Xu 2024) a layer is ``u^{l+1} = sigma(W^l u^l + b^l +
-    V^l(u^l))``: ``V^l`` is one V-cycle (:class:`~labkit.operators.layers.VCycle`) for
-    ``A u = f`` with ``f = u^l``, its smoothers ``S``, operators ``A``, restrictions ``R`` (of
-    ``f``) and ``Pi`` (of ``u``) and prolongations ``P`` all learned 3x3 (``P``: 4x4
-    transposed) convolutions; ``J`` levels and ``nu`` smoothing steps per level are
-    ``len(smoothing)`` and ``smoothing`` (their ``num_iteration[l] = [nu_down, nu_up]`` is
-    ``smoothing[l], post_smoothing[l]``); ``c = width`` channels (``num_channel_u``); ``L =
-    n_layers``; ``sigma = activation``; ``W^l, b^l`` are ``skips``; the output map is
-    ``projection``.
-
     Parameters
     ----------
     in_channels, out_channels : int
@@ -78,6 +68,31 @@ class MgNO(nn.Module):
     padding_mode : str
         ``"zeros"`` (Dirichlet problems, the default) or ``"circular"`` (periodic, the
         authors' Navier-Stokes set-up), ``"reflect"``, ``"replicate"``.
+
+    Notes
+    -----
+    Paper symbols (He, Liu and Xu 2024): neuron ``i`` of a layer is ``O_i(u) = sigma(sum_j
+    W_ij u_j + B_ij)``, and the linear operators ``W_ij`` of all neuron pairs together are one
+    multigrid V-cycle ``W_Mg`` (``VCycle``) for ``A u = f`` with ``f`` the layer's input: on
+    every level ``u <- u + S (f - A u)``, then ``f`` goes down by ``R`` and ``u`` by ``Pi``, and
+    the coarse ``u`` comes back up by ``P``.
+
+    ========================================  ======================================
+    paper (authors' code)                     here
+    ========================================  ======================================
+    neurons of ``u`` (``num_channel_u``)      ``width``
+    input channels (``num_channel_f``)        ``in_channels``
+    layers (``num_layer``)                    ``n_layers``
+    ``W_Mg`` (``MgConv_DC``)                  ``cycles[l]``
+    ``A``, ``S`` (3x3 convolutions)           the stencils of ``cycles[l]``
+    ``R``, ``Pi`` (3x3, stride 2)             its restrictions of ``f`` and ``u``
+    ``P`` (4x4 transposed, stride 2)          its prolongations
+    levels and smoothing steps                ``len(smoothing)``, ``smoothing``,
+    (``num_iteration[l] = [nu_1, nu_2]``)     ``post_smoothing``
+    pointwise part and bias ``B_ij``          ``skips[l]`` (``W u + b``)
+    ``sigma``                                 ``activation``, after every layer
+    output map (1x1, bias-free)               ``projection``
+    ========================================  ======================================
 
     Examples
     --------

@@ -53,6 +53,24 @@ class SpatioTemporalFNO(nn.Module):
     time_padding : float
         Fraction of the time axis appended as zeros (time is not periodic).
 
+    Notes
+    -----
+    Paper symbols (FNO-3D of Li et al. 2021, as Spectral-Refiner uses it):
+
+    ==============================  ==========================================================
+    paper                           here
+    ==============================  ==========================================================
+    ``P``                           ``lifting`` (two pointwise maps through ``2 * d_v``)
+    ``d_v``                         ``width``
+    ``T`` (Fourier layers)          ``n_layers``
+    ``k_max`` in space, in time     ``modes``, ``modes_t``
+    ``R_phi``, ``W``                ``spectral[l].weight``, ``skips[l]``
+    ``sigma``                       ``activation``
+    ``Q``                           ``projection`` (hidden width ``2 * d_v``)
+    input and output records        ``steps_in``, ``steps_out`` (``time_map`` between)
+    the fine-tuned last layer       ``spectral[-1]`` (:func:`spectral_refiner`)
+    ==============================  ==========================================================
+
     Examples
     --------
     >>> import torch

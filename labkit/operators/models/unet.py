@@ -81,6 +81,24 @@ class UNet(nn.Module):
         ``"thuml"``: coordinates ``i / (n - 1)`` (``True``, ``linspace(0, 1, n)``) or periodic
         ``i / n``.
 
+    Notes
+    -----
+    Paper symbols: the U-Net paper (Ronneberger et al. 2015) and the operator papers that use it
+    as a baseline give it no operator notation. In the notation of the other models here
+    (``u = Q(v)``, ``v = network(P(a, x))``) and of the authors' ``U_Net.py``:
+
+    ==========================  ===================================  ==========================
+    symbol                      authors' code                        here (``style="thuml"``)
+    ==========================  ===================================  ==========================
+    ``a``, ``u``                ``fun_dim``, ``out_dim``             ``in_channels``,
+                                                                     ``out_channels``
+    ``P`` (lift of ``a, x``)    ``MLP(fun_dim + 2, 2n, n)``          ``lift``
+    channels ``n``              ``n_hidden``                         ``width``
+    levels                      4 ``Down`` / ``Up`` (fixed)          ``depth``, ``down``, ``up``
+    pointwise output conv       ``OutConv`` (``n -> n``)             ``out_conv``
+    ``Q``                       ``fc1``, GELU, ``fc2``               ``head``
+    ==========================  ===================================  ==========================
+
     Examples
     --------
     >>> import torch
