@@ -54,8 +54,9 @@ def _cmd_book(args: argparse.Namespace) -> int:
     build = build_course(config, out / "course", force=args.force)
     executed = Path(args.executed) if args.executed else out / "executed"
     if not args.executed:
-        # run_notebook's kernel draws with Jupyter's inline backend (kernel_environment), so
-        # figures drawn into Output widgets are kept in the saved widget state for the book.
+        # Figures drawn into Output widgets are kept in the saved widget state (the book shows
+        # them in place of the widget) only with Jupyter's own inline backend, not with Agg.
+        os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
         # pyvista scenes are exported for the book's vtk.js viewer, not left to a trame server.
         os.environ["LABKIT_BOOK"] = "1"
         for i, entry in enumerate(config.notebooks, 1):

@@ -6,20 +6,15 @@ the notebook's declared checks (in smoke mode) and writes ``NAME.ipynb`` and
 
 The kernel runs with :func:`kernel_environment`: the caller's environment plus
 ``BOKEH_RESOURCES=inline`` (unless set), so Bokeh and panel output in the executed notebook
-carries its JavaScript and reads offline; and matplotlib draws with Jupyter's inline backend
-even when the caller uses another (a test's ``Agg``, a desktop's window backend), so every
-figure, including those drawn into an ``Output`` widget by an explorer, is kept in the executed
-notebook. Nothing is changed in the calling process.
+carries its JavaScript and reads offline. Nothing is changed in the calling process.
 
 Examples
 --------
->>> env = kernel_environment({"PATH": "/usr/bin", "MPLBACKEND": "Agg"})
->>> env["BOKEH_RESOURCES"], env["PATH"], env["MPLBACKEND"]
-('inline', '/usr/bin', 'module://matplotlib_inline.backend_inline')
+>>> env = kernel_environment({"PATH": "/usr/bin"})
+>>> env["BOKEH_RESOURCES"], env["PATH"]
+('inline', '/usr/bin')
 >>> kernel_environment({"BOKEH_RESOURCES": "cdn"})["BOKEH_RESOURCES"]
 'cdn'
->>> kernel_environment({"MPLBACKEND": "module://ipympl.backend_nbagg"})["MPLBACKEND"]
-'module://ipympl.backend_nbagg'
 """
 
 from __future__ import annotations
@@ -56,9 +51,6 @@ __all__ = [
 KERNEL_ENVIRONMENT = {"BOKEH_RESOURCES": "inline"}
 """What a notebook's kernel gets on top of the caller's environment (unless the caller set it)."""
 
-INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
-"""The kernel's matplotlib backend unless the caller names a Jupyter (``module://``) one."""
-
 
 class NotebookExecutionError(NotebookError):
     """A notebook ran but a cell raised, the kernel died or a cell ran past its time limit.
@@ -73,15 +65,10 @@ NotebookExecutionError.__module__ = "labkit.notebooks"
 
 def kernel_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a notebook's kernel runs with: ``environ`` (default ``os.environ``) plus
-    :data:`KERNEL_ENVIRONMENT` for every name ``environ`` does not set, and ``MPLBACKEND`` set
-    to :data:`INLINE_BACKEND` unless ``environ`` names a ``module://`` (Jupyter) backend: with
-    ``Agg`` a kernel's ``plt.show()`` keeps nothing, and an explorer drawing into an ``Output``
-    widget would leave the executed notebook (and the course book) an empty widget."""
+    :data:`KERNEL_ENVIRONMENT` for every name ``environ`` does not set."""
     env = dict(os.environ if environ is None else environ)
     for key, value in KERNEL_ENVIRONMENT.items():
         env.setdefault(key, value)
-    if not env.get("MPLBACKEND", "").startswith("module://"):
-        env["MPLBACKEND"] = INLINE_BACKEND
     return env
 
 
