@@ -199,8 +199,9 @@ def test_skeleton_scene_exports_one_polyline_per_branch():
     is lighter than render's tubes over the full surface."""
     import numpy as np
 
-    from labkit.course.book_scenes import compact_scene, skeleton_scene
+    from labkit.course.book_scenes import compact_scene
     from labkit.pores import render, skeleton_graph, skeletonize, tube_network
+    from labkit.pores.render import skeleton_scene
 
     net = tube_network(24)
     graph = skeleton_graph(skeletonize(net.volume), voxel_size=2.0)

@@ -11,10 +11,8 @@ vtk.js's ``OfflineLocalView`` (the viewer trame-vtk ships, copied once into the 
 wheel, offline. A page keeps at most ``budget`` bytes of scenes; a scene past that keeps its
 picture, with a line saying how to turn it.
 
-A scene's weight is its geometry. :func:`skeleton_scene` draws a pore skeleton light enough to
-turn in the book at any volume size: the skeleton as one polyline per branch (drawn as tubes in
-the picture, as wide lines by vtk.js) instead of tube surfaces, and the pore surface decimated to
-at most ``max_triangles`` triangles (:func:`light_surface`).
+A scene's weight is its geometry: :func:`labkit.pores.render.skeleton_scene` draws a pore
+skeleton light enough to turn in the book at any volume size.
 """
 
 from __future__ import annotations
@@ -31,12 +29,9 @@ import nbformat
 
 __all__ = [
     "SCENE_MIME",
-    "branch_lines",
     "compact_scene",
-    "light_surface",
     "scene_backend",
     "scene_frames",
-    "skeleton_scene",
     "vendor_viewer",
 ]
 
@@ -110,141 +105,6 @@ def compact_scene(vtksz: bytes) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zout:
         zout.writestr("index.json", json.dumps(index, separators=(",", ":")))
     return min(out.getvalue(), vtksz, key=len)
-
-
-def branch_lines(graph):
-    """The skeleton as a :class:`pyvista.PolyData` of polylines, one per branch, in physical units.
-
-    Each polyline runs through its branch's voxels, from the junction it starts at to the one
-    it ends at (end points are the last voxel); its cell array ``branch`` holds the branch's
-    index in ``graph.branches``. Branches of fewer than two points are left out.
-
-    Examples
-    --------
-    >>> from labkit.pores import skeleton_graph, skeletonize, tube_network
-    >>> g = skeleton_graph(skeletonize(tube_network(24).volume))
-    >>> lines = branch_lines(g)
-    >>> lines.n_cells == len(g.branches), lines.n_points >= sum(len(b.voxels) for b in g.branches)
-    (True, True)
-    """
-    import numpy as np
-    import pyvista as pv
-
-    from labkit._checks import check_type
-    from labkit.pores.skeleton import SkeletonGraph
-
-    check_type("graph", graph, SkeletonGraph)
-    spacing = np.asarray(graph.voxel_size, dtype=float)
-    n_junctions = len(graph.junctions)
-    paths, branch_ids = [], []
-    for k, branch in enumerate(graph.branches):
-        start, end = branch.nodes
-        path = [branch.voxels.astype(float)]
-        if 0 <= start < n_junctions:
-            path.insert(0, graph.junctions[[start]])
-        if 0 <= end < n_junctions:
-            path.append(graph.junctions[[end]])
-        path = np.concatenate(path)
-        if len(path) >= 2:
-            paths.append(path * spacing)
-            branch_ids.append(k)
-    if not paths:
-        raise ValueError("graph has no branch with two or more points to draw")
-    starts = np.cumsum([0] + [len(p) for p in paths[:-1]])
-    cells = np.concatenate(
-        [np.r_[len(p), s + np.arange(len(p))] for p, s in zip(paths, starts, strict=True)]
-    )
-    lines = pv.PolyData(np.concatenate(paths), lines=cells)
-    lines.cell_data["branch"] = np.asarray(branch_ids)
-    return lines
-
-
-def light_surface(mesh, max_triangles: int = 20_000):
-    """``mesh`` (a triangle surface) decimated to at most ``max_triangles`` triangles.
-
-    Quadric decimation (VTK's) keeps the shape where it bends; a mesh already within the bound
-    is returned as it is. Point normals are left out: vtk.js shades the faces without them.
-
-    Examples
-    --------
-    >>> import pyvista as pv
-    >>> sphere = pv.Sphere(theta_resolution=60, phi_resolution=60)
-    >>> sphere.n_cells > 2000, light_surface(sphere, 2000).n_cells <= 2000
-    (True, True)
-    """
-    from labkit._checks import check_int
-
-    check_int("max_triangles", max_triangles, minimum=4)
-    mesh = mesh.triangulate()
-    if mesh.n_cells > max_triangles:
-        mesh = mesh.decimate(1.0 - max_triangles / mesh.n_cells)
-        while mesh.n_cells > max_triangles:  # quadric decimation may stop a few short
-            mesh = mesh.decimate(1.0 - max_triangles / mesh.n_cells * 0.99)
-    for name in ("Normals",):
-        if name in mesh.point_data:
-            del mesh.point_data[name]
-    return mesh
-
-
-def skeleton_scene(
-    volume,
-    graph,
-    *,
-    max_triangles: int = 20_000,
-    line_width: float = 5.0,
-    window_size: tuple[int, int] = (600, 500),
-):
-    """A pyvista plotter showing the pore surface and the skeleton, light enough for the book.
-
-    The pore surface (translucent, at most ``max_triangles`` triangles) and the skeleton as one
-    polyline per branch coloured by branch (tubes in pyvista's picture, wide lines in vtk.js),
-    with junctions in red and end points in black; voxels are ``graph.voxel_size`` apart, as
-    in :mod:`labkit.pores.render`. At 40^3 voxels its vtk.js export is about a
-    fifth of the tubes-and-full-surface scene's, and its size is bounded by ``max_triangles`` and
-    the skeleton's length rather than by the volume's surface.
-
-    Examples
-    --------
-    >>> from labkit.pores import skeleton_graph, skeletonize, tube_network
-    >>> net = tube_network(24)
-    >>> pl = skeleton_scene(net.volume, skeleton_graph(skeletonize(net.volume)))
-    >>> sorted(pl.actors)
-    ['endpoints', 'junctions', 'pore surface', 'skeleton']
-    >>> pl.close()
-    """
-    import numpy as np
-    import pyvista as pv
-
-    from labkit.pores import render
-
-    lines = branch_lines(graph)  # checks graph
-    surface = light_surface(render.surface_mesh(volume, graph.voxel_size), max_triangles)
-    pl = pv.Plotter(window_size=list(window_size))
-    pl.add_mesh(surface, color="tan", opacity=0.25, name="pore surface")
-    pl.add_mesh(
-        lines,
-        scalars="branch",
-        cmap="tab20",
-        categories=True,
-        show_scalar_bar=False,
-        line_width=line_width,
-        render_lines_as_tubes=True,
-        name="skeleton",
-    )
-    spacing = np.asarray(graph.voxel_size, dtype=float)
-    for name, points, color in (
-        ("junctions", graph.junctions, "crimson"),
-        ("endpoints", graph.endpoints, "black"),
-    ):
-        if len(points):
-            pl.add_points(
-                np.asarray(points, dtype=float) * spacing,
-                color=color,
-                point_size=1.4 * line_width,
-                render_points_as_spheres=True,
-                name=name,
-            )
-    return pl
 
 
 def _show_scene(plotter, screenshot=None, **kwargs) -> _Scene:

@@ -12,12 +12,21 @@ import inspect
 
 import numpy as np
 
-from labkit._checks import check_choice, check_labels, check_positive, check_type
+from labkit._checks import check_choice, check_int, check_labels, check_positive, check_type
 from labkit.pores.io import check_voxel_size
 from labkit.pores.skeleton import SkeletonGraph
 from labkit.pores.volumes import check_volume
 
-__all__ = ["pore_surface", "region_view", "skeleton_tubes", "surface_mesh", "tube_mesh"]
+__all__ = [
+    "branch_lines",
+    "light_surface",
+    "pore_surface",
+    "region_view",
+    "skeleton_scene",
+    "skeleton_tubes",
+    "surface_mesh",
+    "tube_mesh",
+]
 
 
 def _plotter(plotter, window_size=(600, 500)):
@@ -228,4 +237,131 @@ def region_view(
         if clip_normal is not None:
             mesh = mesh.clip(normal=clip_normal, origin=clip_origin or mesh.center)
         pl.add_mesh(mesh, **style)
+    return pl
+
+
+def branch_lines(graph):
+    """The skeleton as a :class:`pyvista.PolyData` of polylines, one per branch, in physical units.
+
+    Each polyline runs through its branch's voxels, from the junction it starts at to the one
+    it ends at (end points are the last voxel); its cell array ``branch`` holds the branch's
+    index in ``graph.branches``. Branches of fewer than two points are left out.
+
+    Examples
+    --------
+    >>> from labkit.pores import skeleton_graph, skeletonize, tube_network
+    >>> g = skeleton_graph(skeletonize(tube_network(24).volume))
+    >>> lines = branch_lines(g)
+    >>> lines.n_cells == len(g.branches), lines.n_points >= sum(len(b.voxels) for b in g.branches)
+    (True, True)
+    """
+    import pyvista as pv
+
+    check_type("graph", graph, SkeletonGraph)
+    spacing = np.asarray(graph.voxel_size, dtype=float)
+    n_junctions = len(graph.junctions)
+    paths, branch_ids = [], []
+    for k, branch in enumerate(graph.branches):
+        start, end = branch.nodes
+        path = [branch.voxels.astype(float)]
+        if 0 <= start < n_junctions:
+            path.insert(0, graph.junctions[[start]])
+        if 0 <= end < n_junctions:
+            path.append(graph.junctions[[end]])
+        path = np.concatenate(path)
+        if len(path) >= 2:
+            paths.append(path * spacing)
+            branch_ids.append(k)
+    if not paths:
+        raise ValueError("graph has no branch with two or more points to draw")
+    starts = np.cumsum([0] + [len(p) for p in paths[:-1]])
+    cells = np.concatenate(
+        [np.r_[len(p), s + np.arange(len(p))] for p, s in zip(paths, starts, strict=True)]
+    )
+    lines = pv.PolyData(np.concatenate(paths), lines=cells)
+    lines.cell_data["branch"] = np.asarray(branch_ids)
+    return lines
+
+
+def light_surface(mesh, max_triangles: int = 20_000):
+    """``mesh`` (a triangle surface) decimated to at most ``max_triangles`` triangles.
+
+    Quadric decimation (VTK's) keeps the shape where it bends; a mesh already within the bound
+    is returned as it is. Point normals are left out: vtk.js shades the faces without them.
+
+    Examples
+    --------
+    >>> import pyvista as pv
+    >>> sphere = pv.Sphere(theta_resolution=60, phi_resolution=60)
+    >>> sphere.n_cells > 2000, light_surface(sphere, 2000).n_cells <= 2000
+    (True, True)
+    """
+    check_int("max_triangles", max_triangles, minimum=4)
+    mesh = mesh.triangulate()
+    if mesh.n_cells > max_triangles:
+        mesh = mesh.decimate(1.0 - max_triangles / mesh.n_cells)
+        while mesh.n_cells > max_triangles:  # quadric decimation may stop a few short
+            mesh = mesh.decimate(1.0 - max_triangles / mesh.n_cells * 0.99)
+    for name in ("Normals",):
+        if name in mesh.point_data:
+            del mesh.point_data[name]
+    return mesh
+
+
+def skeleton_scene(
+    volume,
+    graph,
+    *,
+    max_triangles: int = 20_000,
+    line_width: float = 5.0,
+    window_size: tuple[int, int] = (600, 500),
+):
+    """A pyvista plotter showing the pore surface and the skeleton, light enough for the book.
+
+    The pore surface (translucent, at most ``max_triangles`` triangles) and the skeleton as one
+    polyline per branch coloured by branch (tubes in pyvista's picture, wide lines in vtk.js),
+    with junctions in red and end points in black; voxels are ``graph.voxel_size`` apart, as in
+    the other views here. It is the skeleton view the course book can turn
+    (:mod:`labkit.course.book_scenes`). At 40^3 voxels its vtk.js export is about a fifth of
+    the tubes-and-full-surface scene's, and its size is bounded by ``max_triangles`` and the
+    skeleton's length rather than by the volume's surface.
+
+    Examples
+    --------
+    >>> from labkit.pores import skeleton_graph, skeletonize, tube_network
+    >>> net = tube_network(24)
+    >>> pl = skeleton_scene(net.volume, skeleton_graph(skeletonize(net.volume)))
+    >>> sorted(pl.actors)
+    ['endpoints', 'junctions', 'pore surface', 'skeleton']
+    >>> pl.close()
+    """
+    import pyvista as pv
+
+    lines = branch_lines(graph)  # checks graph
+    surface = light_surface(surface_mesh(volume, graph.voxel_size), max_triangles)
+    pl = pv.Plotter(window_size=list(window_size))
+    pl.add_mesh(surface, color="tan", opacity=0.25, name="pore surface")
+    pl.add_mesh(
+        lines,
+        scalars="branch",
+        cmap="tab20",
+        categories=True,
+        show_scalar_bar=False,
+        line_width=line_width,
+        render_lines_as_tubes=True,
+        name="skeleton",
+    )
+    spacing = np.asarray(graph.voxel_size, dtype=float)
+    for name, points, color in (
+        ("junctions", graph.junctions, "crimson"),
+        ("endpoints", graph.endpoints, "black"),
+    ):
+        if len(points):
+            pl.add_points(
+                np.asarray(points, dtype=float) * spacing,
+                color=color,
+                point_size=1.4 * line_width,
+                render_points_as_spheres=True,
+                name=name,
+            )
     return pl
