@@ -225,3 +225,24 @@ def test_graph_from_voxels_is_skeleton_graph_on_blobs():
         for k in (0, len(b.branches) // 2, -1):
             voxels = b.branches[k].voxels
             assert (image[tuple(voxels.T)] == k % len(b.branches) + 1).all()
+
+
+def test_box_seeds_are_the_seeds_inside_the_box(tmp_path):
+    # the partition reads a box's seeds chunk by chunk; they must be exactly those a filter
+    # over all seeds finds, on an unequal grid and for boxes that cross chunks or the volume
+    from labkit.pores.chunk_seeds import read_box_seeds, write_chunk_seeds
+    from labkit.pores.chunked import chunk_grid
+
+    rng = np.random.default_rng(3)
+    grid = chunk_grid((30, 25, 20), ((7, 13, 10), (25,), (5, 5, 4, 6)))
+    coords = np.unique(rng.integers(0, (30, 25, 20), size=(400, 3)), axis=0)
+    sizes = np.array([150, 1, len(coords) - 151])
+    folder = write_chunk_seeds(tmp_path / "seeds", grid, coords, sizes)
+    labels = np.repeat([1, 2, 3], sizes)
+    for _ in range(20):
+        lo = rng.integers(0, (30, 25, 20))
+        hi = lo + rng.integers(1, 18, size=3)
+        inside = np.all((coords >= lo) & (coords < hi), axis=1)
+        want = np.column_stack([coords[inside], labels[inside]])
+        got = read_box_seeds(folder, grid, tuple(lo), tuple(np.minimum(hi, (30, 25, 20))))
+        assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, want.tolist()))

@@ -10,12 +10,14 @@ Steps (each a set of Dask tasks, one per chunk, on the workers of
    is built from them (:func:`labkit.pores.sparse_graph.graph_from_voxels`: the branches of
    :func:`labkit.pores.skeleton.skeleton_graph`, without a volume-sized array). Branches that
    cross chunk seams are whole by construction.
-3. Partition: each chunk labels its pore voxels with the nearest branch voxel among the seeds in
-   the chunk grown by a halo of ``width`` voxels (:func:`labkit.pores.nearest.nearest_seed_labels`)
-   and checks the answer: a seed outside the grown chunk is at least ``(width + 1) * min(voxel
-   size)`` away, so a voxel whose nearest seed inside is nearer than that has its true label.
-   A chunk where some voxel fails the check is not written; it is redone with the halo
-   doubled, so no wrong label is ever returned. Labels go to ``out/labels``.
+3. Partition: the branch voxels (seeds) are written to disk grouped by chunk
+   (:mod:`labkit.pores.chunk_seeds`), and each chunk labels its pore voxels with the nearest
+   branch voxel among the seeds in the chunk grown by a halo of ``width`` voxels
+   (:func:`labkit.pores.nearest.nearest_seed_labels`) and checks the answer: a seed outside the
+   grown chunk is at least ``(width + 1) * min(voxel size)`` away, so a voxel whose nearest seed
+   inside is nearer than that has its true label. A chunk where some voxel fails the check is
+   not written; it is redone with the halo doubled, so no wrong label is ever returned. Labels
+   go to ``out/labels``.
 4. Attributes: every chunk measures its core (voxel counts, coordinate sums, faces to solid and
    between labels, :func:`labkit.pores.region_measures.label_measures`) and the faces it shares
    with the next chunk along each axis; the sums are reduced in the calling process into the
@@ -39,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from labkit._checks import check_int, check_type
+from labkit.pores.chunk_seeds import write_chunk_seeds
 from labkit.pores.chunked import (
     ChunkGrid,
     _check_binary_block,
@@ -135,26 +138,22 @@ def _skeleton_chunk(state, skeleton, lo, hi) -> np.ndarray:
     ).astype(np.int64)
 
 
-def _partition_chunk(volume, labels, seeds_path, lo, hi, width, voxel_size) -> bool:
+def _partition_chunk(volume, labels, seeds, grid, lo, hi, width, voxel_size) -> bool:
     """Label a chunk from the seeds within ``width`` voxels; False (nothing written) when the
     halo may be too narrow for some voxel."""
+    from labkit.pores.chunk_seeds import read_box_seeds
     from labkit.pores.nearest import nearest_seed_labels
 
     shape = labels.shape
-    blo = tuple(max(0, a - width) for a in lo)
-    bhi = tuple(min(s, b + width) for b, s in zip(hi, shape, strict=True))
+    blo, bhi = grid.block(lo, hi, width)
     box = tuple(slice(a, b) for a, b in zip(blo, bhi, strict=True))
     inner = tuple(slice(a - c, b - c) for a, b, c in zip(lo, hi, blo, strict=True))
     target = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-    pore = _check_binary_block(np.asarray(volume[box]), lo).astype(bool)
+    pore = _check_binary_block(np.asarray(volume[box]), lo).view(bool)
     if not pore[inner].any():
         labels[target] = np.zeros(pore[inner].shape, np.int32)
         return True
-    seeds = np.load(seeds_path, mmap_mode="r")
-    z = seeds[:, 0]
-    rows = seeds[np.searchsorted(z, blo[0]) : np.searchsorted(z, bhi[0])]
-    inside = np.all((rows[:, :3] >= blo) & (rows[:, :3] < bhi), axis=1)
-    rows = np.asarray(rows[inside])
+    rows = read_box_seeds(seeds, grid, blo, bhi)
     if len(rows) == 0:
         return False
     local = rows[:, :3] - np.asarray(blo)
@@ -382,7 +381,7 @@ def analyse(
                 source, group, grid, graph, halo, voxel_size, c, progress, seconds
             )
         _write_attributes(group, graph, region_graph, width, voxel_size)
-        for scratch in ("_volume", "_state", "_seeds.npy"):
+        for scratch in ("_volume", "_state", "_seeds"):
             path = partial / scratch
             if path.is_dir():
                 shutil.rmtree(path)
@@ -439,13 +438,7 @@ def _regions(source, group, grid, graph, halo, voxel_size, client, progress, sec
     if not len(graph.branches):
         raise ValueError("volume has no skeleton branch")
     coords, sizes = graph.branch_voxels()
-    order = np.argsort(coords[:, 0], kind="stable")
-    seeds = np.empty((len(coords), 4), np.int32)
-    seeds[:, :3] = coords[order]
-    seeds[:, 3] = np.repeat(np.arange(1, len(sizes) + 1, dtype=np.int32), sizes)[order]
-    del order
-    seeds_path = Path(group.store.root) / "_seeds.npy"
-    np.save(seeds_path, seeds)
+    seeds = write_chunk_seeds(Path(group.store.root) / "_seeds", grid, coords, sizes)
     zchunks = tuple(int(b[1] - b[0]) for b in grid.bounds)
     labels = group.create_array("labels", shape=grid.shape, chunks=zchunks, dtype="int32")
     pending = grid.cores()
@@ -453,7 +446,9 @@ def _regions(source, group, grid, graph, halo, voxel_size, client, progress, sec
     widest = halo
     limit = max(grid.shape)
     while pending:
-        tasks = [(source, labels, str(seeds_path), lo, hi, width, voxel_size) for lo, hi in pending]
+        tasks = [
+            (source, labels, str(seeds), grid, lo, hi, width, voxel_size) for lo, hi in pending
+        ]
         done = dask_runner(client, f"partition (halo {width})", progress)(tasks, _partition_chunk)
         widest = max(widest, width) if any(done) else widest
         pending = [box for box, ok in zip(pending, done, strict=True) if not ok]
