@@ -235,17 +235,25 @@ def _zarr_buffers(group, grid: ChunkGrid) -> list:
 
 
 def dask_runner(client, description: str, progress: bool):
-    """A function ``run(tasks, function=_thin_chunk)`` that calls ``function(*task)`` for each
-    task as Dask tasks on ``client`` and returns the results in order, with a progress bar.
-    A task whose worker dies is rerun by Dask; every task here writes the same bytes again."""
+    """A function ``run(tasks, function=_thin_chunk, on_result=None)`` that calls
+    ``function(*task)`` for each task as Dask tasks on ``client``, with a progress bar, and
+    returns the results in order; with ``on_result``, it passes each result to it as its task
+    finishes instead (and lets the worker drop it), so results need not fit in this process
+    together. A task whose worker dies is rerun by Dask; every task here writes the same bytes
+    again."""
 
-    def run(tasks, function=None):
+    def run(tasks, function=None, on_result=None):
         from labkit.cluster import track
 
         futures = [client.submit(function or _thin_chunk, *t, pure=False) for t in tasks]
-        for _ in track(futures, description=description, progress=progress):
-            pass
-        return client.gather(futures)
+        if on_result is None:
+            for _ in track(futures, description=description, progress=progress):
+                pass
+            return client.gather(futures)
+        for future in track(futures, description=description, progress=progress):
+            on_result(future.result())
+            future.release()
+        return None
 
     return run
 

@@ -457,14 +457,9 @@ def _regions(source, group, grid, graph, halo, voxel_size, client, progress, sec
         width = min(2 * width, limit)
     seconds["partition"] = time.perf_counter() - start
     start = time.perf_counter()
-    from labkit.cluster import track
-
     sums = _MeasureSums(len(graph.branches))
-    futures = [client.submit(_measure_chunk, labels, lo, hi, pure=False) for lo, hi in grid.cores()]
-    for future in track(futures, description="attributes", progress=progress):
-        sums.add(future.result())
-        future.release()
-    del futures
+    tasks = [(labels, lo, hi) for lo, hi in grid.cores()]
+    dask_runner(client, "attributes", progress)(tasks, _measure_chunk, on_result=sums.add)
     reduced = sums.graph(labels, voxel_size)
     seconds["attributes"] = time.perf_counter() - start
     return reduced, widest

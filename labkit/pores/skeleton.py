@@ -249,15 +249,16 @@ class SkeletonGraph:
         }
 
 
-def _branch_kind(ends: tuple[int, int], n_junctions: int) -> str:
-    if ends == (-1, -1):
-        return "loop"
-    at_junction = [e < n_junctions for e in ends]
-    if all(at_junction):
-        return "junction-junction"
-    if any(at_junction):
-        return "junction-endpoint"
-    return "endpoint-endpoint"
+def kind_index(ends: np.ndarray, n_junctions: int) -> np.ndarray:
+    """Index into :data:`KINDS` of each branch from the nodes at its two ends (``(k, 2)``;
+    nodes below ``n_junctions`` are junctions, the others end points, ``-1`` none: a loop)."""
+    ends = np.asarray(ends).reshape(-1, 2)
+    at_junction = ends < n_junctions
+    kinds = np.where(
+        at_junction.all(axis=1), 0, np.where(at_junction.any(axis=1), 1, 2)
+    ).astype(np.int8)
+    kinds[ends[:, 0] == -1] = KINDS.index("loop")
+    return kinds
 
 
 def _touching_clusters(voxels: np.ndarray) -> tuple[int, np.ndarray]:
@@ -336,16 +337,17 @@ def skeleton_graph(skeleton: np.ndarray, voxel_size=1.0) -> SkeletonGraph:
     own[indptr[1:][closed] - 1] = False
     counts = np.add.reduceat(own, indptr[:-1]) if len(path) else np.zeros(0, np.int64)
     voxels = np.split(coords[path[own]], np.cumsum(counts)[:-1])
+    kinds = kind_index(ends, n_junctions)
     branches = [
-        Branch(voxels=voxels[k], length=float(lengths[k]), nodes=(int(a), int(b)), kind="")
+        Branch(
+            voxels=voxels[k], length=float(lengths[k]), nodes=(int(a), int(b)),
+            kind=KINDS[kinds[k]],
+        )
         for k, (a, b) in enumerate(ends.tolist())
         if counts[k]
     ]
     for p in np.flatnonzero(degrees == 0):
         branches.append(Branch(voxels=coords[[p]], length=0.0, nodes=(-1, -1), kind="point"))
-    for b in branches:
-        if not b.kind:
-            b.kind = _branch_kind(b.nodes, n_junctions)
     return SkeletonGraph(
         junctions=junctions.reshape(-1, 3),
         endpoints=coords[endpoint_pixels],

@@ -31,7 +31,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from labkit.pores.io import check_voxel_size
-from labkit.pores.skeleton import KINDS, BranchTable, SkeletonGraph
+from labkit.pores.skeleton import KINDS, BranchTable, SkeletonGraph, kind_index
 
 __all__ = ["graph_from_linear", "graph_from_voxels"]
 
@@ -82,7 +82,7 @@ def _mst_junctions(a, b, offsets, lookup, n):
     """Which edges to keep: among those joining two voxels of degree 3 or more, a minimum
     spanning forest, as skan does (``skan.csr._mst_junctions``), so that degrees match skan's.
     Edge ``e`` is ``lookup[offsets[e]]`` long."""
-    degrees = _count_degrees(n, a, b, np.ones(len(a), bool))
+    degrees = _count_degrees(n, a, b)
     jj = (degrees[a] >= 3) & (degrees[b] >= 3)
     del degrees
     if not jj.any():
@@ -143,10 +143,11 @@ def _components(first, second, n_nodes):
 
 
 @numba.njit(cache=True)
-def _count_degrees(n, a, b, keep):
+def _count_degrees(n, a, b, keep=None):
+    """Edges per voxel, of the edges ``(a[e], b[e])`` with ``keep[e]`` (all without ``keep``)."""
     degrees = np.zeros(n, np.int8)
     for e in range(len(a)):
-        if keep[e]:
+        if keep is None or keep[e]:
             degrees[a[e]] += 1
             degrees[b[e]] += 1
     return degrees
@@ -170,11 +171,7 @@ def _branch_ends(branch_of, node_of, endpoints, oside, jside, n_branches):
 
 def _kinds(ends, single_points, n_junctions):
     """Index into :data:`~labkit.pores.skeleton.KINDS` of each branch."""
-    at_junction = ends < n_junctions
-    kinds = np.where(
-        at_junction.all(axis=1), 0, np.where(at_junction.any(axis=1), 1, 2)
-    ).astype(np.int8)
-    kinds[ends[:, 0] == -1] = KINDS.index("loop")
+    kinds = kind_index(ends, n_junctions)
     kinds[single_points] = KINDS.index("point")
     return kinds
 
