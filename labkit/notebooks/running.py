@@ -309,12 +309,17 @@ def _read_executed(path: Path) -> Any | None:
         return None
 
 
-def _write_notebook(path: Path, nb: Any, results: dict[str, Any]) -> Path:
-    """Write ``nb`` (with its records in the metadata) to ``path`` atomically, mode 0644."""
+def _notebook_bytes(nb: Any, results: dict[str, Any]) -> bytes:
+    """``nb`` serialised, with its records in the metadata."""
     import nbformat
 
     nb.metadata.setdefault("labkit", {})["records"] = results
-    data = nbformat.writes(nb).encode()
+    return nbformat.writes(nb).encode()
+
+
+def _write_notebook(path: Path, nb: Any, results: dict[str, Any]) -> Path:
+    """Write ``nb`` (with its records in the metadata) to ``path`` atomically, mode 0644."""
+    data = _notebook_bytes(nb, results)
     return atomic_write(path, lambda fh: fh.write(data))
 
 
@@ -326,14 +331,11 @@ def _write_pair(
     Both files are written whole under temporary names first; only then are the two renames
     done, back to back, so a failure before them leaves the previous pair untouched.
     """
-    import nbformat
-
     staged: list[tuple[Path, Path]] = []
     try:
         items = [(results_file, text.encode())]
         if nb is not None:
-            nb.metadata.setdefault("labkit", {})["records"] = results
-            items.append((notebook, nbformat.writes(nb).encode()))
+            items.append((notebook, _notebook_bytes(nb, results)))
         for path, data in items:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.staged")
             atomic_write(tmp, lambda fh, data=data: fh.write(data))
