@@ -123,3 +123,45 @@ def test_bad_input_and_failed_execution_are_told_apart(nb_dir, tmp_path):
     assert check_run_parameters(nb_dir / "30_square.ipynb", {"n": 5}) == {"smoke": False, "n": 3}
     with pytest.raises(NotebookExecutionError, match="ZeroDivisionError"):
         run_notebook(nb_dir / "32_broken.ipynb", out_dir=tmp_path)
+
+
+
+OUTPUT_WIDGET_CELLS = [
+    "%matplotlib inline\nimport ipywidgets as widgets\nimport matplotlib.pyplot as plt\n"
+    "import numpy as np\nfrom IPython.display import display",
+    """\
+out = widgets.Output()
+slider = widgets.FloatSlider(value=2.5, min=1.0, max=4.0)
+def draw(change=None):
+    with out:
+        out.clear_output(wait=True)
+        fig, ax = plt.subplots(figsize=(4, 3.6))
+        ax.imshow(np.random.default_rng(0).normal(size=(128, 128)))
+        plt.show()
+slider.observe(draw, names="value")
+draw()
+display(widgets.VBox([slider, out]))
+""",
+    "from labkit import record\nrecord('after', 1 + 1)",
+]
+
+
+@pytest.mark.timeout(240)
+def test_a_figure_drawn_into_an_output_widget_never_hangs_the_run(tmp_path):
+    # nbclient's echo of Output-widget captures to the kernel made runs of this notebook without
+    # a cell time limit wait forever for a cell's reply, 7 in 10 (labkit.notebooks.engine):
+    # every run must finish, with the figure kept in the saved widget state
+    path = _notebook(tmp_path / "33_widget.ipynb", "smoke = False", "", {"after": {"value": 2}})
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2:] = [new_code_cell(c) for c in OUTPUT_WIDGET_CELLS]
+    nbformat.write(nb, path)
+    for i in range(6):
+        run = run_notebook(path, smoke=True, out_dir=tmp_path / f"runs{i}", timeout=None)
+        assert run.results["after"] == 2 and not run.failures
+        executed = nbformat.read(run.notebook, as_version=4)
+        states = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]
+        (output,) = [
+            s["state"] for s in states["state"].values() if s["model_name"] == "OutputModel"
+        ]
+        (figure,) = output["outputs"]
+        assert figure["data"]["image/png"].startswith("iVBORw0KGgo")  # a PNG's signature

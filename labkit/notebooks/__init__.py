@@ -1,6 +1,6 @@
 """Notebooks as regression tests: record values in a notebook, find it, run it with papermill.
 
-Three modules, one job each:
+Four modules, one job each:
 
 - :mod:`labkit.notebooks.recording`: :func:`record` a value inside a notebook, read the records
   of an executed notebook back (:func:`read_records`) and hold them to the checks it declares
@@ -11,6 +11,8 @@ Three modules, one job each:
 - :mod:`labkit.notebooks.running`: :func:`run_notebook` executes one with papermill, writes
   ``NAME.ipynb`` and ``NAME.results.json`` and returns a :class:`NotebookRun` whose
   ``failures`` list the checks its records do not pass.
+- :mod:`labkit.notebooks.engine`: the papermill engine it runs them with (nbclient's, without
+  the Output-widget echo that could hang a run).
 
 Examples
 --------

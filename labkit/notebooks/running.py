@@ -7,6 +7,8 @@ the notebook's declared checks (in smoke mode) and writes ``NAME.ipynb`` and
 The kernel runs with :func:`kernel_environment`: the caller's environment plus
 ``BOKEH_RESOURCES=inline`` (unless set), so Bokeh and panel output in the executed notebook
 carries its JavaScript and reads offline. Nothing is changed in the calling process.
+Papermill runs it with labkit's engine (:mod:`labkit.notebooks.engine`), which does not echo
+Output-widget captures back to the kernel: that echo could hang the run.
 
 Examples
 --------
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit._io import atomic_write
+from labkit.notebooks.engine import register_engine
 from labkit.notebooks.finding import (
     NotebookError,
     declared_parameters,
@@ -228,6 +231,7 @@ def run_notebook(
             execution_timeout=timeout,
             log_output=False,
             kernel_manager_class=_kernel_manager_class(kernel_environment()),
+            engine_name=register_engine(),
         )
     except PapermillExecutionError as exc:
         error = NotebookExecutionError(
