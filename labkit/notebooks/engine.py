@@ -24,8 +24,14 @@ __all__ = ["ENGINE_NAME", "register_engine"]
 ENGINE_NAME = "labkit"
 
 
-def _quiet_output_widget() -> type:
+def _engine_class() -> type:
+    """papermill's nbclient engine with labkit's client (classes made on first use, so that
+    importing labkit does not import papermill)."""
     from nbclient.output_widget import OutputWidget
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine
+    from papermill.log import logger
+    from papermill.utils import merge_kwargs, remove_args
 
     class QuietOutputWidget(OutputWidget):
         """nbclient's Output widget mimic that keeps its outputs to itself."""
@@ -33,28 +39,10 @@ def _quiet_output_widget() -> type:
         def sync_state(self) -> None:
             """Do not echo the outputs to the kernel (see the module docstring)."""
 
-    return QuietOutputWidget
-
-
-def _client_class() -> type:
-    from papermill.clientwrap import PapermillNotebookClient
-
-    quiet = _quiet_output_widget()
-
     class LabkitNotebookClient(PapermillNotebookClient):
         def __init__(self, nb_man, **kwargs: Any) -> None:
             super().__init__(nb_man, **kwargs)
-            self.widget_registry["@jupyter-widgets/output"]["OutputModel"] = quiet
-
-    return LabkitNotebookClient
-
-
-def _engine_class() -> type:
-    from papermill.engines import NBClientEngine
-    from papermill.log import logger
-    from papermill.utils import merge_kwargs, remove_args
-
-    client_class = _client_class()
+            self.widget_registry["@jupyter-widgets/output"]["OutputModel"] = QuietOutputWidget
 
     class LabkitEngine(NBClientEngine):
         """papermill's nbclient engine, running the notebook with labkit's client."""
@@ -76,7 +64,7 @@ def _engine_class() -> type:
                 stdout_file=stdout_file,
                 stderr_file=stderr_file,
             )
-            return client_class(nb_man, **options).execute()
+            return LabkitNotebookClient(nb_man, **options).execute()
 
     return LabkitEngine
 

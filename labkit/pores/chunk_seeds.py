@@ -13,7 +13,6 @@ C order of their index).
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +26,12 @@ def _chunk_index(grid: ChunkGrid, coords: np.ndarray, step: int = 1 << 22) -> np
     """Flat (C order) index of the chunk holding each voxel (int32, ``step`` voxels at a time,
     so no int64 array of all voxels is made)."""
     out = np.empty(len(coords), np.int32)
-    inner = [np.asarray(b[1:-1]) for b in grid.bounds]
-    counts = [len(b) - 1 for b in grid.bounds]
     for start in range(0, len(coords), step):
         part = coords[start : start + step]
         index = np.zeros(len(part), np.int32)
         for axis in range(3):
-            index *= counts[axis]
-            index += np.searchsorted(inner[axis], part[:, axis], side="right").astype(np.int32)
+            index *= grid.counts[axis]
+            index += grid.locate(axis, part[:, axis]).astype(np.int32)
         out[start : start + step] = index
     return out
 
@@ -88,17 +85,9 @@ def read_box_seeds(folder, grid: ChunkGrid, lo, hi) -> np.ndarray:
     folder = Path(folder)
     rows = np.load(folder / "rows.npy", mmap_mode="r")
     offsets = np.load(folder / "offsets.npy")
-    ranges = []
-    for axis, b in enumerate(grid.bounds):
-        inner = np.asarray(b[1:-1])
-        first = int(np.searchsorted(inner, lo[axis], side="right"))
-        last = int(np.searchsorted(inner, hi[axis] - 1, side="right"))
-        ranges.append(range(first, last + 1))
-    counts = tuple(len(b) - 1 for b in grid.bounds)
     lo, hi = np.asarray(lo), np.asarray(hi)
     parts = []
-    for index in itertools.product(*ranges):
-        c = np.ravel_multi_index(index, counts)
+    for c in grid.overlapping(lo, hi):
         part = np.asarray(rows[offsets[c] : offsets[c + 1]])
         inside = np.all((part[:, :3] >= lo) & (part[:, :3] < hi), axis=1)
         parts.append(part[inside])

@@ -47,8 +47,39 @@ class ChunkGrid:
     bounds: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
     @property
+    def counts(self) -> tuple[int, int, int]:
+        """Chunks along each axis."""
+        return tuple(len(b) - 1 for b in self.bounds)
+
+    @property
     def n_chunks(self) -> int:
-        return int(np.prod([len(b) - 1 for b in self.bounds]))
+        return int(np.prod(self.counts))
+
+    @property
+    def chunk_shape(self) -> tuple[int, int, int]:
+        """Shape of the first chunk (of every chunk but the last along an axis, on a regular
+        grid: Zarr's ``chunks``)."""
+        return tuple(int(b[1] - b[0]) for b in self.bounds)
+
+    def locate(self, axis: int, positions):
+        """Index along ``axis`` of the chunk holding each position."""
+        return np.searchsorted(np.asarray(self.bounds[axis][1:-1]), positions, side="right")
+
+    def overlapping(self, lo, hi) -> np.ndarray:
+        """Flat indices (C order, as :meth:`cores`) of the chunks the box ``lo <= voxel < hi``
+        overlaps.
+
+        Examples
+        --------
+        >>> chunk_grid((10, 10, 7), 4).overlapping((3, 0, 0), (5, 4, 4)).tolist()
+        [0, 6]
+        """
+        ranges = [
+            np.arange(self.locate(axis, lo[axis]), self.locate(axis, hi[axis] - 1) + 1)
+            for axis in range(3)
+        ]
+        index = np.meshgrid(*ranges, indexing="ij")
+        return np.ravel_multi_index(index, self.counts).ravel()
 
     def cores(self) -> list[tuple[tuple[int, int, int], tuple[int, int, int]]]:
         """``(lo, hi)`` corners of every chunk, in C order of the chunk index."""
@@ -144,15 +175,7 @@ def _thin_chunk(src, dst, lo, hi, blo, bhi, phase: int, steps: int, first: bool)
 
 def _neighbours(grid: ChunkGrid, halo: int) -> list[np.ndarray]:
     """For every chunk, the chunks whose core its halo-grown block overlaps (itself included)."""
-    cores = grid.cores()
-    lo = np.array([c[0] for c in cores])
-    hi = np.array([c[1] for c in cores])
-    out = []
-    for a, b in cores:
-        blo, bhi = grid.block(a, b, halo)
-        overlap = np.all((lo < np.array(bhi)) & (hi > np.array(blo)), axis=1)
-        out.append(np.flatnonzero(overlap))
-    return out
+    return [grid.overlapping(*grid.block(lo, hi, halo)) for lo, hi in grid.cores()]
 
 
 def _check_halo(halo) -> int:
@@ -227,9 +250,10 @@ def _zarr_buffers(group, grid: ChunkGrid) -> list:
     """The two uint8 state buffers, chunked as ``grid`` (which must be regular)."""
     if not all(len(set(np.diff(b)[:-1])) <= 1 for b in grid.bounds):
         raise ValueError("chunks must be regular (one size per axis) with a client")
-    zchunks = tuple(int(b[1] - b[0]) for b in grid.bounds)
     return [
-        group.create_array(name, shape=grid.shape, chunks=zchunks, dtype="uint8", fill_value=0)
+        group.create_array(
+            name, shape=grid.shape, chunks=grid.chunk_shape, dtype="uint8", fill_value=0
+        )
         for name in ("state_a", "state_b")
     ]
 

@@ -360,12 +360,11 @@ def analyse(
     halo = check_int("halo", halo, minimum=8)
     out = _check_out(out, overwrite)
     grid = chunk_grid(shape, chunks if chunks is not None else _default_chunks(source, shape))
-    zchunks = tuple(int(b[1] - b[0]) for b in grid.bounds)
     partial = out.with_name(f"{out.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
         group = zarr.open_group(str(partial), mode="w-")
         if in_memory:
-            array = group.create_array("_volume", shape=shape, chunks=zchunks, dtype=bool)
+            array = group.create_array("_volume", shape=shape, chunks=grid.chunk_shape, dtype=bool)
             array[...] = _check_binary_block(source, (0, 0, 0)).astype(bool)
             source = array
         seconds = {}
@@ -426,8 +425,7 @@ def _pipeline(source, group, grid: ChunkGrid, halo, voxel_size, client, progress
     buffers = _zarr_buffers(group.create_group("_state"), grid)
     run = dask_runner(client, "thinning round", progress)
     state, _ = _rounds(source, buffers, grid, halo, run, on_first=check)
-    zchunks = tuple(int(b[1] - b[0]) for b in grid.bounds)
-    skeleton = group.create_array("skeleton", shape=grid.shape, chunks=zchunks, dtype=bool)
+    skeleton = group.create_array("skeleton", shape=grid.shape, chunks=grid.chunk_shape, dtype=bool)
     tasks = [(state, skeleton, lo, hi) for lo, hi in grid.cores()]
     pieces = dask_runner(client, "skeleton", progress)(tasks, _skeleton_chunk)
     return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
@@ -439,8 +437,7 @@ def _regions(source, group, grid, graph, halo, voxel_size, client, progress, sec
         raise ValueError("volume has no skeleton branch")
     coords, sizes = graph.branch_voxels()
     seeds = write_chunk_seeds(Path(group.store.root) / "_seeds", grid, coords, sizes)
-    zchunks = tuple(int(b[1] - b[0]) for b in grid.bounds)
-    labels = group.create_array("labels", shape=grid.shape, chunks=zchunks, dtype="int32")
+    labels = group.create_array("labels", shape=grid.shape, chunks=grid.chunk_shape, dtype="int32")
     pending = grid.cores()
     width = halo
     widest = halo

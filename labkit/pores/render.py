@@ -302,9 +302,8 @@ def light_surface(mesh, max_triangles: int = 20_000):
         mesh = mesh.decimate(1.0 - max_triangles / mesh.n_cells)
         while mesh.n_cells > max_triangles:  # quadric decimation may stop a few short
             mesh = mesh.decimate(1.0 - max_triangles / mesh.n_cells * 0.99)
-    for name in ("Normals",):
-        if name in mesh.point_data:
-            del mesh.point_data[name]
+    if "Normals" in mesh.point_data:
+        del mesh.point_data["Normals"]
     return mesh
 
 
