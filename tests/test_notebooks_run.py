@@ -165,3 +165,22 @@ def test_a_figure_drawn_into_an_output_widget_never_hangs_the_run(tmp_path):
         ]
         (figure,) = output["outputs"]
         assert figure["data"]["image/png"].startswith("iVBORw0KGgo")  # a PNG's signature
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix sockets are POSIX only")
+def test_kernels_talk_over_unix_sockets_and_leave_nothing_behind(tmp_path):
+    # two kernels started at once on TCP can pick the same port (ZMQError: Address already in
+    # use); on Unix sockets named after their connection files they cannot
+    import tempfile
+
+    body = (
+        "from ipykernel.kernelapp import IPKernelApp\nfrom labkit import record\n"
+        "app = IPKernelApp.instance()\nrecord('transport', app.transport)\n"
+        "record('socket', app.ip)"
+    )
+    path = _notebook(tmp_path / "34_transport.ipynb", "smoke = False", body, {})
+    before = set(Path(tempfile.gettempdir()).glob("labkit-kernel-*"))
+    run = run_notebook(path, out_dir=tmp_path / "runs")
+    assert run.results["transport"] == "ipc"
+    assert Path(run.results["socket"]).name.startswith("labkit-kernel-")
+    assert set(Path(tempfile.gettempdir()).glob("labkit-kernel-*")) == before

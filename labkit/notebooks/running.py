@@ -76,12 +76,25 @@ def kernel_environment(environ: Mapping[str, str] | None = None) -> dict[str, st
 
 
 def _kernel_manager_class(env: dict[str, str]) -> type:
-    """jupyter_client's kernel manager, starting its kernel with ``env`` (not ``os.environ``)."""
+    """jupyter_client's kernel manager, starting its kernel with ``env`` (not ``os.environ``).
+
+    On POSIX the kernel talks over Unix sockets named after its own connection file, not TCP:
+    jupyter_client picks "free" TCP ports before the kernel binds them, so two kernels started
+    at once can pick the same one (``ZMQError: Address already in use``, seen when the test
+    suite runs two notebooks at once). The connection file and the sockets are removed when
+    the kernel shuts down.
+    """
     from jupyter_client import AsyncKernelManager
 
     class KernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw: Any) -> None:
             kw["env"] = {**env, **kw.get("env", {})}
+            if os.name == "posix":
+                fd, path = tempfile.mkstemp(prefix="labkit-kernel-", suffix=".json")
+                os.close(fd)
+                self.transport = "ipc"
+                self.connection_file = path
+                self.ip = path.removesuffix(".json") + "-ipc"
             await super().start_kernel(**kw)
 
     return KernelManager
